@@ -1,0 +1,84 @@
+"""The studio: one browser window over the whole LLM stack.
+
+    python app.py                 start on http://127.0.0.1:7860 with the embedded defaults
+    STUDIO_HOST=0.0.0.0 python app.py   open it to the network (a Space, a docker run)
+
+Settings (data root, ports, backends) are in studio/config.py; each can be set by environment.
+"""
+from __future__ import annotations
+
+from studio import config
+
+
+def build_ui(ctx):
+    import gradio as gr
+
+    from studio import datasets
+    from tabs import chat_tab, dataset_tab, deploy_tab, knowledge_tab, models_tab, train_tab
+    from tabs.i18n import L
+
+    with gr.Blocks(title="LLM Studio") as demo:
+        ctx.demo = demo
+        gr.Markdown(L("title"), elem_id="title")
+        gr.Markdown(L("intro"))
+        h = ctx.handles
+        with gr.Tabs():
+            for key, module in (("tab_models", models_tab), ("tab_dataset", dataset_tab),
+                                ("tab_train", train_tab), ("tab_deploy", deploy_tab),
+                                ("tab_knowledge", knowledge_tab), ("tab_chat", chat_tab)):
+                with gr.Tab(L(key)) as tab:
+                    h.update(module.build(ctx))
+                h[key] = tab
+
+        # Cross-tab events, wired once every tab exists.
+        def dataset_names(current):
+            return gr.update(choices=datasets.list_names(ctx.s), value=current)
+
+        h["dataset_choice"].change(dataset_names, h["train_dataset"], h["train_dataset"],
+                                   api_name=False)
+        h["tab_train"].select(dataset_names, h["train_dataset"], h["train_dataset"], api_name=False)
+        fn, outs = h["deploy_refresh"]
+        h["tab_deploy"].select(fn, None, outs, api_name=False)
+        fn, outs = h["chat_refresh"]
+        h["tab_chat"].select(fn, outs, outs, api_name=False)
+    return demo
+
+
+def create_app(settings: config.Settings | None = None):
+    """(FastAPI app, Blocks, context) for settings; used by main() and by the tests."""
+    s = settings or config.load()
+    config.apply_process_env(s)
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from studio.jobs import JobStore
+    from studio.knowledge import Knowledge
+    from tabs.context import Ctx
+    from tabs.i18n import I18N
+
+    store = JobStore(s.home / "jobs")
+    store.reconcile()  # re-attach jobs that outlived a previous run of the app; settle the rest
+    ctx = Ctx(s=s, store=store, kb=Knowledge(s))
+    demo = build_ui(ctx)
+    api = FastAPI()
+
+    @api.get("/healthz")  # declared before the mount, or the mount swallows it
+    def healthz():
+        return {"ok": True}
+
+    api = gr.mount_gradio_app(api, demo, path="/", i18n=I18N, server_name=s.host, server_port=s.port, allowed_paths=[],
+                              theme=gr.themes.Soft(), footer_links=["api"])
+    return api, demo, ctx
+
+
+def main() -> None:
+    import uvicorn
+
+    s = config.load()
+    api, _, _ = create_app(s)
+    print(f"LLM Studio on http://{s.host}:{s.port}  (data root: {s.home})", flush=True)
+    uvicorn.run(api, host=s.host, port=s.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The studio's services. Nothing here imports gradio; every module is usable from a script."""

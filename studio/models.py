@@ -1,0 +1,169 @@
+"""Model catalog, local folders, hub download, the active model, and facts read from config.json."""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio import config, defaults
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    repo_id: str
+    family: str
+    size: str
+    template: str  # LLaMA-Factory's template name for this family
+
+
+# The primer's families. Templates are LLaMA-Factory's names; a wrong one makes a tuned model babble.
+CATALOG = [
+    CatalogEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2", "135M", "smollm2"),
+    CatalogEntry("HuggingFaceTB/SmolLM2-360M-Instruct", "SmolLM2", "360M", "smollm2"),
+    CatalogEntry("Qwen/Qwen2.5-0.5B-Instruct", "Qwen2.5", "0.5B", "qwen"),
+    CatalogEntry("Qwen/Qwen2.5-1.5B-Instruct", "Qwen2.5", "1.5B", "qwen"),
+    CatalogEntry("Qwen/Qwen2.5-7B-Instruct", "Qwen2.5", "7B", "qwen"),
+    CatalogEntry("deepseek-ai/DeepSeek-V2-Lite-Chat", "DeepSeek", "16B MoE (2.4B active)", "deepseek"),
+    CatalogEntry("meta-llama/Llama-3.2-1B-Instruct", "Llama 3.x", "1B", "llama3"),
+    CatalogEntry("meta-llama/Llama-3.1-8B-Instruct", "Llama 3.x", "8B", "llama3"),
+    CatalogEntry("THUDM/glm-4-9b-chat-hf", "GLM-4", "9B", "glm4"),
+]
+
+
+class ModelError(ValueError):
+    """A problem the user can act on; the message says what and how."""
+
+
+def template_for(path: Path) -> str:
+    """LLaMA-Factory template for a model folder: catalog family by name, else from model_type."""
+    name = Path(path).name.lower()
+    for e in CATALOG:
+        if e.repo_id.split("/")[1].lower() == name:
+            return e.template
+    model_type = read_config(path).get("model_type", "")
+    return {"qwen2": "qwen", "llama": "llama3", "deepseek_v2": "deepseek", "glm4": "glm4",
+            "chatglm": "glm4"}.get(model_type, "default")
+
+
+def read_config(path: Path) -> dict:
+    cfg = Path(path) / "config.json"
+    if not cfg.exists():
+        raise ModelError(f"{path} has no config.json: not a Hugging Face model folder.")
+    try:
+        return json.loads(cfg.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{cfg} is not valid JSON: {e}") from e
+
+
+def _safetensors_params(path: Path) -> int | None:
+    """Exact parameter count from the safetensors headers, without loading any weights."""
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        for key, meta in header.items():
+            if key != "__metadata__":
+                count = 1
+                for d in meta["shape"]:
+                    count *= d
+                total += count
+    return total
+
+
+def _formula_params(c: dict) -> int:
+    """Dense decoder estimate from config.json, for folders whose weights are not here yet."""
+    h, layers, vocab = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"]
+    heads = c["num_attention_heads"]
+    kv = c.get("num_key_value_heads", heads)
+    hd = c.get("head_dim") or h // heads
+    inter = c.get("intermediate_size", 4 * h)
+    attn = h * heads * hd * 2 + h * kv * hd * 2
+    per_layer = attn + 3 * h * inter + 2 * h
+    head = 0 if c.get("tie_word_embeddings") else vocab * h
+    return vocab * h + layers * per_layer + h + head
+
+
+def facts(path: Path) -> dict:
+    c = read_config(path)
+    text = c.get("text_config", c)  # multimodal configs nest the language model
+    exact = _safetensors_params(Path(path))
+    heads = text.get("num_attention_heads")
+    kv = text.get("num_key_value_heads", heads)
+    return {
+        "name": Path(path).name,
+        "architecture": (c.get("architectures") or [c.get("model_type", "?")])[0],
+        "parameters": exact if exact is not None else _formula_params(text),
+        "parameters_exact": exact is not None,
+        "layers": text.get("num_hidden_layers"),
+        "hidden_size": text.get("hidden_size"),
+        "attention_heads": heads,
+        "kv_heads": kv,
+        "gqa": bool(heads and kv and kv < heads),
+        "context_length": text.get("max_position_embeddings"),
+        "vocab_size": text.get("vocab_size"),
+        "experts": text.get("n_routed_experts") or text.get("num_local_experts"),
+        "template": template_for(path),
+    }
+
+
+def human_count(n: int) -> str:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+# --- what is on disk, and which one is active -------------------------------------------------
+def local_models(s: config.Settings) -> list[Path]:
+    root = s.models
+    if not root.exists():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "config.json").exists())
+
+
+def _state_file(s: config.Settings) -> Path:
+    return s.path() / "state.json"
+
+
+def active_model(s: config.Settings) -> Path:
+    f = _state_file(s)
+    if f.exists():
+        p = Path(json.loads(f.read_text()).get("active_model", ""))
+        if (p / "config.json").exists():
+            return p
+    return defaults.default_model_dir(s)
+
+
+def set_active(s: config.Settings, folder: str | Path) -> Path:
+    p = Path(folder).expanduser().resolve()
+    read_config(p)  # raises a clear error for anything that is not a model folder
+    f = _state_file(s)
+    state = json.loads(f.read_text()) if f.exists() else {}
+    state["active_model"] = str(p)
+    f.write_text(json.dumps(state, indent=2))
+    return p
+
+
+def download(s: config.Settings, repo_id: str, progress=None) -> Path:
+    """Fetch a model from the hub into the models folder (resumable; token from settings)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    target = s.models / repo_id.split("/")[-1]
+    try:
+        snapshot_download(repo_id, local_dir=target, token=s.hf_token or None,
+                          allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt",
+                                          "*.py", "*.tiktoken"])
+    except GatedRepoError as e:
+        raise ModelError(f"{repo_id} is gated: accept its licence on the hub and set HF_TOKEN.") from e
+    except RepositoryNotFoundError as e:
+        raise ModelError(f"{repo_id} was not found on the hub (or is private: set HF_TOKEN).") from e
+    except Exception as e:  # offline, DNS, proxy: the library raises many kinds
+        raise ModelError(f"Could not reach the model hub to download {repo_id}: {e}. "
+                         "Offline, use a local folder or the built-in default model.") from e
+    return target

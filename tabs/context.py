@@ -1,0 +1,20 @@
+"""What every tab gets: the settings, the service objects and a place for cross-tab handles."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.config import Settings
+from studio.jobs import JobStore
+from studio.knowledge import Knowledge
+
+
+@dataclass
+class Ctx:
+    s: Settings
+    store: JobStore
+    kb: Knowledge
+    demo: Any = None  # the gr.Blocks being built, for page-load events
+    # Components other tabs react to, by name ("active_model", "chat_model", ...); wired in app.py
+    # after every tab exists.
+    handles: dict = field(default_factory=dict)

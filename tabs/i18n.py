@@ -1,0 +1,92 @@
+"""Every string the UI shows, in English and Chinese.
+
+Labels are translated in the browser by gr.I18n (its locale picks the language); messages built
+by handlers are picked here from the request's Accept-Language header.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+# key: (English, 简体中文)
+TEXT = {
+    "title": ("LLM Studio: pick, tune, deploy, ground, chat", "大模型工作室：选模型、微调、部署、知识库、对话"),
+    "intro": ("From a model to a grounded chatbot in six tabs. Everything runs on this machine.",
+              "六个标签页，从选模型走到带知识库的对话机器人；全部在本机运行。"),
+    # tabs
+    "tab_models": ("1 · Models", "1 · 模型"), "tab_dataset": ("2 · Dataset", "2 · 数据集"),
+    "tab_train": ("3 · Train", "3 · 训练"), "tab_deploy": ("4 · Deploy", "4 · 部署"),
+    "tab_knowledge": ("5 · Knowledge", "5 · 知识库"), "tab_chat": ("6 · Chat", "6 · 对话"),
+    # models
+    "local_models": ("Models on this machine", "本机已有的模型"),
+    "use_model": ("Use this model", "使用此模型"),
+    "folder_path": ("…or a model folder path", "……或输入模型文件夹路径"),
+    "use_folder": ("Use folder", "使用该文件夹"),
+    "catalog": ("Catalog (download needs the internet)", "模型目录（下载需要联网）"),
+    "hub_id": ("Hub model id", "Hub 模型 ID"), "download": ("Download", "下载"),
+    "active_model": ("Active model", "当前模型"),
+    # dataset
+    "dataset": ("Dataset", "数据集"), "load": ("Load", "加载"),
+    "rows": ("Rows (instruction / input / output)", "数据行（指令 / 输入 / 输出）"),
+    "save_as": ("Save as", "保存为"), "save": ("Save", "保存"), "check": ("Check", "检查"),
+    "add_row": ("Add row", "添加一行"),
+    # train
+    "lora_rank": ("LoRA rank", "LoRA 秩 (rank)"), "lora_alpha": ("LoRA alpha", "LoRA alpha"),
+    "lora_target": ("Target modules", "目标模块"), "lr": ("Learning rate", "学习率"),
+    "epochs": ("Epochs", "训练轮数"), "max_steps": ("Max steps (0 = use epochs)", "最大步数（0 表示按轮数）"),
+    "cutoff": ("Cutoff length (tokens)", "截断长度（token）"), "batch": ("Batch size", "批大小"),
+    "start_training": ("Start training", "开始训练"), "cancel": ("Cancel", "取消"),
+    "run": ("Training run", "训练任务"), "progress": ("Progress", "进度"),
+    "loss_curve": ("Loss", "损失曲线"), "log": ("Log", "日志"), "refresh": ("Refresh", "刷新"),
+    # deploy
+    "adapters": ("LoRA adapters to serve", "要加载的 LoRA 适配器"),
+    "deploy": ("Deploy", "部署"), "stop": ("Stop", "停止"), "endpoint": ("Endpoint", "服务地址"),
+    "snippet": ("Call it from code", "代码调用示例"),
+    # knowledge
+    "upload": ("Documents (TXT, MD, PDF, DOCX)", "文档（TXT、MD、PDF、DOCX）"),
+    "ingest": ("Add to knowledge base", "加入知识库"), "documents": ("Documents", "文档列表"),
+    "query": ("Search the knowledge base", "检索知识库"), "search": ("Search", "检索"),
+    "hits": ("Top chunks", "最相关的文本块"),
+    # chat
+    "chat_model": ("Answer with", "回答所用模型"), "use_rag": ("Use the knowledge base", "使用知识库"),
+    "message": ("Message", "消息"), "send": ("Send", "发送"), "clear": ("Clear", "清空"),
+    # messages built by handlers
+    "m_active": ("Active model: **{name}**", "当前模型：**{name}**"),
+    "m_saved": ("Saved {n} rows to {name}. The previous version was kept.", "已保存 {n} 行到 {name}，旧版本已保留。"),
+    "m_valid": ("{n} rows, no problems found.", "共 {n} 行，未发现问题。"),
+    "m_problems": ("{n} problems:", "发现 {n} 个问题："),
+    "m_row": ("row {i}", "第 {i} 行"),
+    "m_train_started": ("Training started: {name}", "训练已开始：{name}"),
+    "m_no_run": ("No training run yet.", "还没有训练任务。"),
+    "m_status": ("Status: **{status}**", "状态：**{status}**"),
+    "m_step": ("step {step}/{total} · elapsed {elapsed} · remaining {remaining}",
+               "第 {step}/{total} 步 · 已用 {elapsed} · 剩余 {remaining}"),
+    "m_no_server": ("No deployment. Press Deploy.", "尚未部署，请点击“部署”。"),
+    "m_ingested": ("Added {name}: {n} chunks.", "已加入 {name}：{n} 个文本块。"),
+    "m_no_files": ("Choose one or more files first.", "请先选择文件。"),
+    "m_deploy_first": ("Deploy a model first (tab 4).", "请先在第 4 个标签页部署模型。"),
+    "m_error": ("Error: {e}", "错误：{e}"),
+}
+
+STATUS = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败",
+          "cancelled": "已取消", "lost": "已丢失", "starting": "启动中", "ready": "就绪"}
+
+I18N = gr.I18n(en={k: v[0] for k, v in TEXT.items()}, **{"zh-CN": {k: v[1] for k, v in TEXT.items()}})
+
+
+def L(key: str):
+    """A label translated in the browser."""
+    return I18N(key)
+
+
+def zh(request: gr.Request | None) -> bool:
+    lang = (request.headers.get("accept-language", "") if request is not None else "").lower()
+    return lang.startswith("zh")
+
+
+def msg(request: gr.Request | None, key: str, **kw) -> str:
+    """A message from a handler, in the language the browser asks for."""
+    return TEXT[key][1 if zh(request) else 0].format(**kw)
+
+
+def status(request: gr.Request | None, st: str) -> str:
+    return f"{STATUS.get(st, st)} ({st})" if zh(request) else st
