@@ -103,7 +103,9 @@ def save(s: config.Settings, name: str, rows) -> Path:
     if path.exists():
         vdir = d / ".versions" / name
         vdir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, vdir / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6}.json")
+        t = time.time_ns()  # one clock reading, so names sort in save order
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t / 1e9)) + f".{t % 10**9:09d}"
+        shutil.copy2(path, vdir / f"{stamp}.json")
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     tmp.replace(path)

@@ -9,7 +9,7 @@ import gradio as gr
 
 # key: (English, 简体中文)
 TEXT = {
-    "title": ("LLM Studio: pick, tune, deploy, ground, chat", "大模型工作室：选模型、微调、部署、知识库、对话"),
+    "title": ("# LLM Studio · pick, tune, deploy, ground, chat", "# 大模型工作室 · 选模型、微调、部署、知识库、对话"),
     "intro": ("From a model to a grounded chatbot in six tabs. Everything runs on this machine.",
               "六个标签页，从选模型走到带知识库的对话机器人；全部在本机运行。"),
     # tabs
@@ -24,6 +24,7 @@ TEXT = {
     "catalog": ("Catalog (download needs the internet)", "模型目录（下载需要联网）"),
     "hub_id": ("Hub model id", "Hub 模型 ID"), "download": ("Download", "下载"),
     "active_model": ("Active model", "当前模型"),
+    "m_fact": ("Fact", "项目"), "m_value": ("Value", "数值"),
     # dataset
     "dataset": ("Dataset", "数据集"), "load": ("Load", "加载"),
     "rows": ("Rows (instruction / input / output)", "数据行（指令 / 输入 / 输出）"),

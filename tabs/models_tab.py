@@ -23,7 +23,7 @@ def facts_markdown(ctx: Ctx, request: gr.Request | None = None) -> str:
     except models.ModelError as e:
         return msg(request, "m_error", e=e)
     lines = [msg(request, "m_active", name=f["name"]), "", f"`{path}`", "",
-             "| | |", "|---|---|"]
+             f"| {msg(request, 'm_fact')} | {msg(request, 'm_value')} |", "|---|---|"]
     for key, en, cn in FACT_ROWS:
         val = f.get(key)
         if val is None:
@@ -73,7 +73,10 @@ def build(ctx: Ctx) -> dict:
             return gr.update(), msg(request, "m_error", e=e)
         return gr.update(choices=_choices(ctx), value=str(path)), f"`{path}`"
 
-    ctx.demo.load(lambda request: facts_markdown(ctx, request), None, facts)
+    def show_facts(request: gr.Request):
+        return facts_markdown(ctx, request)
+
+    ctx.demo.load(show_facts, None, facts)
     use.click(activate, local, [local, facts], api_name="use_model")
     use_folder.click(activate, folder, [local, facts], api_name="use_model_folder")
     download.click(fetch, hub_id, [local, download_status], api_name="download_model")

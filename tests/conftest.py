@@ -1,0 +1,78 @@
+"""Shared fixtures. Every test gets its own data root; the converted default model is shared
+(setup already made it), so no test pays the conversion twice."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Before gradio, torch or huggingface_hub are imported: no network, one torch thread (two threads
+# on a loaded 2-core box ran 4-10x slower), no telemetry.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from studio import config, defaults  # noqa: E402
+
+SHARED_MODELS = REPO / "studio_data" / "models"
+
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except Exception:
+        cuda = False
+    if not cuda:
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    s = config.load(models_dir=SHARED_MODELS)
+    defaults.prepare_default_model(s)  # a no-op when setup already converted it
+    return SHARED_MODELS
+
+
+@pytest.fixture
+def settings(tmp_path, models_dir) -> config.Settings:
+    return config.load(home=tmp_path / "home", models_dir=models_dir)
+
+
+def wait_for(predicate, timeout: float, every: float = 1.0, what: str = "condition"):
+    """Poll predicate until it returns something truthy; fail with `what` after timeout."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, models_dir):
+    """One real LLaMA-Factory LoRA run of a few steps, shared by the tests that need an adapter."""
+    from studio import training
+    from studio.jobs import JobStore
+
+    s = config.load(home=tmp_path_factory.mktemp("trained"), models_dir=models_dir)
+    store = JobStore(s.home / "jobs")
+    job = training.start(s, store, training.LoraForm(max_steps=3, cutoff_len=128, batch_size=4))
+    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(job.id))), timeout=600, what="the training job")
+    return s, store, job

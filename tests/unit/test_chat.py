@@ -1,0 +1,34 @@
+from studio import chat
+from studio.knowledge import Hit
+
+
+def test_text_of_accepts_gradio6_parts():
+    assert chat.text_of([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]) == "ab"
+    assert chat.text_of("plain") == "plain" and chat.text_of(None) == ""
+
+
+def test_messages_carry_history_and_numbered_sources():
+    hits = [Hit("policy.md", 2, "", 0.8, "Returns within 15 days."),
+            Hit("manual.pdf", 1, "3", 0.5, "E3 means no water.")]
+    history = [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+               {"role": "assistant", "content": "hello"}]
+    msgs = chat.build_messages(history, "How long to return?", hits)
+    assert msgs[0]["role"] == "system"
+    assert "[1] (policy.md (chunk 2))\nReturns within 15 days." in msgs[0]["content"]
+    assert "[2] (manual.pdf (p.3, chunk 1))" in msgs[0]["content"]
+    assert msgs[1:] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                        {"role": "user", "content": "How long to return?"}]
+    block = chat.sources_block(hits)
+    assert "[1] policy.md (chunk 2)" in block and "[2] manual.pdf (p.3, chunk 1)" in block
+
+
+def test_without_retrieval_there_are_no_sources():
+    msgs = chat.build_messages([], "hi", [])
+    assert msgs[0]["content"] == chat.SYSTEM and chat.sources_block([]) == ""
+
+
+def test_unreachable_server_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(chat.ChatError, match="Cannot reach"):
+        list(chat.stream("http://127.0.0.1:9/v1", "m", [{"role": "user", "content": "x"}]))

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+from studio import serving
+from studio.jobs import Job
+
+
+def test_cpu_command_is_eager_float32_with_adapters(settings):
+    model = Path("/models/SmolLM2-135M-Instruct")
+    settings.gpu = False
+    cmd = serving.build_command(settings, model, [{"name": "a", "path": "/x/a", "rank": 4},
+                                                  {"name": "b", "path": "/x/b", "rank": 12}],
+                                "127.0.0.1", 8001)
+    assert cmd[:3] == [settings.serve_python, "-m", "vllm.entrypoints.openai.api_server"]
+    assert cmd[cmd.index("--dtype") + 1] == "float32" and "--enforce-eager" in cmd
+    assert cmd[cmd.index("--max-lora-rank") + 1] == "16"  # 12 rounded up to a rank vLLM accepts
+    assert cmd[cmd.index("--lora-modules") + 1:] == ["a=/x/a", "b=/x/b"]
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+
+
+def test_gpu_command_has_no_cpu_flags_and_no_lora_without_adapters(settings):
+    settings.gpu = True
+    cmd = serving.build_command(settings, Path("/m/x"), [], "127.0.0.1", 8001)
+    assert "--enforce-eager" not in cmd and "--enable-lora" not in cmd
+
+
+def test_free_port_is_bindable():
+    import socket
+
+    port = serving.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_snippet_and_url(tmp_path):
+    job = Job(id="s", kind="serve", name="m@8001", status="running",
+              spec={"host": "0.0.0.0", "port": 8001, "served_name": "m", "adapters": ["lora-1"]},
+              command=[], folder=tmp_path, pid=None, pgid=None, proc_start=None, created=0,
+              started=0, finished=None, exit_code=None, error=None)
+    assert serving.base_url(job) == "http://127.0.0.1:8001/v1"
+    assert serving.served_models(job) == ["m", "lora-1"]
+    code = serving.snippet(job)
+    assert 'base_url="http://127.0.0.1:8001/v1"' in code and "curl http://127.0.0.1:8001/v1" in code
+    compile(code.split("# curl")[0], "snippet", "exec")  # the Python part is valid Python
+    assert not serving.healthy(job, timeout=0.5)  # nothing listens there
