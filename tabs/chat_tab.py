@@ -15,7 +15,8 @@ def _model_choices(ctx: Ctx) -> list[str]:
 
 def build(ctx: Ctx) -> dict:
     with gr.Row():
-        model = gr.Dropdown(choices=_model_choices(ctx), label=L("chat_model"), scale=3)
+        model = gr.Dropdown(choices=_model_choices(ctx), label=L("chat_model"), scale=3,
+                            allow_custom_value=True)
         rag = gr.Checkbox(value=True, label=L("use_rag"), scale=1)
         refresh = gr.Button(L("refresh"), scale=1)
     bot = gr.Chatbot(height=420, label=L("tab_chat"))

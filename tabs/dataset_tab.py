@@ -33,7 +33,8 @@ def problems_markdown(request, rows: list[dict]) -> str:
 def build(ctx: Ctx) -> dict:
     names = datasets.list_names(ctx.s)
     with gr.Row():
-        name = gr.Dropdown(choices=names, value=datasets.SAMPLE_NAME, label=L("dataset"), scale=3)
+        name = gr.Dropdown(choices=names, value=datasets.SAMPLE_NAME, label=L("dataset"),
+                           scale=3, allow_custom_value=True)
         load = gr.Button(L("load"), scale=1)
     table = gr.Dataframe(headers=list(datasets.FIELDS), datatype="str", interactive=True,
                          wrap=True, label=L("rows"), show_row_numbers=True, max_height=420)

@@ -34,7 +34,8 @@ def build(ctx: Ctx) -> dict:
     with gr.Row():
         with gr.Column(scale=1):
             active = gr.Markdown()
-            adapters = gr.CheckboxGroup(choices=_adapter_choices(ctx), label=L("adapters"))
+            adapters = gr.Dropdown(choices=_adapter_choices(ctx), label=L("adapters"),
+                                   multiselect=True, allow_custom_value=True)
             with gr.Row():
                 deploy = gr.Button(L("deploy"), variant="primary")
                 stop = gr.Button(L("stop"), variant="stop")

@@ -37,7 +37,9 @@ def build(ctx: Ctx) -> dict:
     d = training.LoraForm()
     with gr.Row():
         with gr.Column(scale=1):
-            ds = gr.Dropdown(choices=datasets.list_names(ctx.s), value=d.dataset, label=L("dataset"))
+            # Choices change while the app runs (new datasets, new runs); the service checks the value.
+            ds = gr.Dropdown(choices=datasets.list_names(ctx.s), value=d.dataset, label=L("dataset"),
+                             allow_custom_value=True)
             with gr.Row():
                 rank = gr.Number(value=d.lora_rank, label=L("lora_rank"), precision=0, minimum=1)
                 alpha = gr.Number(value=d.lora_alpha, label=L("lora_alpha"), precision=0, minimum=1)
@@ -53,7 +55,7 @@ def build(ctx: Ctx) -> dict:
             start = gr.Button(L("start_training"), variant="primary")
         with gr.Column(scale=2):
             with gr.Row():
-                run = gr.Dropdown(choices=_runs(ctx), label=L("run"), scale=3)
+                run = gr.Dropdown(choices=_runs(ctx), label=L("run"), scale=3, allow_custom_value=True)
                 cancel = gr.Button(L("cancel"), variant="stop", scale=1)
             info = gr.Markdown()
             bar = gr.HTML()

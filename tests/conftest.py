@@ -76,3 +76,61 @@ def trained(tmp_path_factory, models_dir):
     job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
         store.refresh(store.get(job.id))), timeout=600, what="the training job")
     return s, store, job
+
+
+class RunningStudio:
+    """The real app (python app.py) as a subprocess on a free port, with its own data root."""
+
+    def __init__(self, home: Path, models: Path):
+        import socket
+
+        self.home, self.models = home, models
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.proc = None
+
+    def start(self, timeout: float = 120):
+        import subprocess
+        import urllib.request
+
+        env = {**os.environ, "STUDIO_HOME": str(self.home), "STUDIO_MODELS_DIR": str(self.models),
+               "STUDIO_PORT": str(self.port), "STUDIO_HOST": "127.0.0.1"}
+        self.log = open(self.home.parent / f"app-{self.port}.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], env=env, cwd=REPO,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the app exited: see {self.log.name}")
+            try:
+                return urllib.request.urlopen(self.url + "healthz", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_for(up, timeout, every=0.5, what="the studio to answer /healthz")
+        return self
+
+    def kill(self):
+        """Kill the app abruptly (as a crash would); its jobs run in their own sessions and live on."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def stop_all_jobs(self):
+        from studio.jobs import JobStore
+
+        store = JobStore(self.home / "jobs")
+        for job in store.list(status=("queued", "running")):
+            store.cancel(job.id, grace=10)
+
+
+@pytest.fixture
+def studio(tmp_path, models_dir):
+    home = tmp_path / "home"
+    home.mkdir()
+    app = RunningStudio(home, models_dir)
+    yield app
+    app.kill()
+    app.stop_all_jobs()

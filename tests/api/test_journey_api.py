@@ -1,0 +1,85 @@
+"""The whole journey through each tab's main action, driven with gradio_client against the real
+app, including an app crash and restart while a training job runs."""
+import pytest
+from gradio_client import Client, handle_file
+
+from studio import config
+
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.api, pytest.mark.integration]
+DOCS = config.REPO / "assets" / "docs"
+
+
+def client(studio):
+    return Client(studio.url, verbose=False, analytics_enabled=False)
+
+
+def value(x):
+    """A component update (what a handler returning gr.update sends) -> its value."""
+    return x.get("value") if isinstance(x, dict) and x.get("__type__") == "update" else x
+
+
+def progress_text(c, run_id):
+    info, _bar, _loss, _log = c.predict(run_id, api_name="/training_progress")
+    return info
+
+
+def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_dir):
+    c = client(studio.start())
+
+    # Models: the default model is there and active; its facts come from its config.
+    _, facts = c.predict(str(models_dir / "SmolLM2-135M-Instruct"), api_name="/use_model")
+    assert "SmolLM2-135M-Instruct" in facts and "134,515,008" in facts
+    with pytest.raises(Exception, match="config.json"):
+        c.predict("/nonexistent", api_name="/use_model_folder")
+
+    # Dataset: load the sample, refuse a broken save, keep a good one.
+    table, name, report = c.predict("support_sample", api_name="/load_dataset")
+    rows = table["data"]
+    assert name == "support_sample" and len(rows) >= 30 and "no problems" in report
+    bad = {"headers": ["instruction", "input", "output"], "data": rows + [["Q", "", ""]]}
+    _, report = c.predict(bad, "mine", api_name="/save_dataset")
+    assert f"row {len(rows) + 1}" in report and "Not saved" in report
+    good = {"headers": ["instruction", "input", "output"], "data": rows[:12]}
+    choice, report = c.predict(good, "mine", api_name="/save_dataset")
+    assert value(choice) == "mine" and "Saved 12 rows" in report
+
+    # Train: a short LoRA run on the saved dataset.
+    run_id = value(c.predict("mine", 8, 16, "all", 1e-3, 1, 8, 64, 2, api_name="/start_training"))
+    assert run_id.startswith("train-")
+    wait_for(lambda: "step 0/" not in progress_text(c, run_id), timeout=300, every=2,
+             what="the first logged training step")
+
+    # The app crashes mid-run; the job lives on in its own session and the new app finds it.
+    studio.kill()
+    c = client(studio.start())
+    assert "running" in progress_text(c, run_id) or "succeeded" in progress_text(c, run_id)
+    wait_for(lambda: "succeeded" in progress_text(c, run_id), timeout=300, every=2,
+             what="training to finish after the restart")
+    assert "step 8/8" in progress_text(c, run_id)
+    adapter = "lora-" + run_id.split("-", 1)[1]
+
+    # Knowledge: ingest two documents and find the right chunk.
+    report, docs = c.predict([handle_file(str(DOCS / "qinghe_policies.md")),
+                              handle_file(str(DOCS / "k2_kettle_manual.txt"))], api_name="/ingest")[:2]
+    assert "qinghe_policies.md" in report and "chunks" in report
+    assert {r[0] for r in docs["data"]} == {"qinghe_policies.md", "k2_kettle_manual.txt"}
+    hits = c.predict("How many days do I have to return a product?", api_name="/search")
+    assert hits["data"][0][1] == "qinghe_policies.md"
+
+    # Deploy: the active model with the adapter just trained.
+    c.predict([adapter], api_name="/deploy")
+    status = wait_for(lambda: (lambda s: s if "ready" in s[0] else None)(
+        c.predict(api_name="/deploy_status")), timeout=600, every=3, what="the deployment")
+    assert status[1].startswith("http://127.0.0.1:") and adapter in status[0]
+    assert value(c.predict(None, api_name="/chat_models")) == adapter
+
+    # Chat: the tuned model answers with retrieval, and the sources name file and chunk.
+    history, box = c.predict("How many days do I have to return a product?", [], adapter, True,
+                             api_name="/chat")
+    answer = history[-1]["content"]
+    answer = answer if isinstance(answer, str) else "".join(p.get("text", "") for p in answer)
+    assert "qinghe_policies.md (chunk" in answer and box == ""
+    info = c.predict(api_name="/stop_deploy")[0]
+    assert "No deployment" in info

@@ -1,0 +1,85 @@
+"""The main journey in a real browser (Debian's chromium through Playwright): data, train,
+deploy, knowledge, and a chat answer that cites its source."""
+import shutil
+
+import pytest
+
+from studio import config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+DOCS = config.REPO / "assets" / "docs"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    """Headless chromium with a fresh temporary profile, kept off the (closed) network."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"])
+        yield lambda locale: b.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+        b.close()
+
+
+def test_whole_journey_in_the_browser(studio, browser):
+    from playwright.sync_api import expect
+
+    studio.start()
+    page = browser("en-US").new_page()
+    page.goto(studio.url)
+    expect(page.get_by_text("SmolLM2-135M-Instruct").first).to_be_visible(timeout=30_000)
+
+    # Dataset: the sample loads; emptying an answer is reported with its row number.
+    page.get_by_role("tab", name="2 · Dataset").click()
+    expect(page.get_by_text("What is Qinghe Appliances?").first).to_be_visible(timeout=30_000)
+    first = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="1", exact=True))
+    first.get_by_role("gridcell").nth(2).dblclick()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.press("Delete")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Check").click()
+    expect(page.get_by_text("row 1: output is empty")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Save", exact=True).click()  # refused: nothing is written
+    expect(page.get_by_text("Not saved: row 1: output is empty")).to_be_visible(timeout=30_000)
+
+    # Train: a few steps of LoRA on the sample.
+    page.get_by_role("tab", name="3 · Train").click()
+    page.get_by_label("Max steps (0 = use epochs)").fill("3")
+    page.get_by_label("Cutoff length (tokens)").fill("64")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text("Status: succeeded")).to_be_visible(timeout=600_000)
+
+    # Deploy: the active model with the adapter just trained (preselected).
+    page.get_by_role("tab", name="4 · Deploy").click()
+    expect(page.get_by_role("tabpanel").get_by_text("lora-").first).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page.get_by_text("Status: ready")).to_be_visible(timeout=600_000)
+
+    # Knowledge: upload a document and see its chunks listed.
+    page.get_by_role("tab", name="5 · Knowledge").click()
+    page.locator("input[type=file][multiple]").set_input_files(str(DOCS / "qinghe_policies.md"))
+    page.get_by_role("button", name="Add to knowledge base").click()
+    expect(page.get_by_text("Added qinghe_policies.md")).to_be_visible(timeout=120_000)
+
+    # Chat: the tuned model answers with retrieval and the cited source appears.
+    page.get_by_role("tab", name="6 · Chat").click()
+    page.get_by_label("Message").fill("How many days do I have to return a product?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_text("qinghe_policies.md (chunk").first).to_be_visible(timeout=180_000)
+    page.screenshot(path=str(studio.home.parent / "chat.png"), full_page=True)
+
+
+def test_the_ui_speaks_chinese(studio, browser):
+    from playwright.sync_api import expect
+
+    studio.start()
+    page = browser("zh-CN").new_page()
+    page.goto(studio.url)
+    expect(page.get_by_role("tab", name="1 · 模型")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("当前模型：").first).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="4 · 部署").click()
+    expect(page.get_by_text("尚未部署")).to_be_visible(timeout=30_000)
