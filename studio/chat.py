@@ -52,15 +52,18 @@ def sources_block(hits: list[Hit]) -> str:
 
 
 def stream(base_url: str, model: str, messages: list[dict], max_tokens: int = 256,
-           temperature: float = 0.3, api_key: str = "EMPTY") -> Iterator[str]:
+           temperature: float = 0.3, api_key: str = "EMPTY",
+           repetition_penalty: float = 1.15) -> Iterator[str]:
     """Yield the growing reply as the server streams it."""
     from openai import APIConnectionError, APIStatusError, OpenAI
 
     client = OpenAI(base_url=base_url, api_key=api_key, timeout=120, max_retries=0)
     text = ""
     try:
-        for chunk in client.chat.completions.create(model=model, messages=messages, stream=True,
-                                                    max_tokens=max_tokens, temperature=temperature):
+        # repetition_penalty is vLLM's extension: small models loop on one sentence without it.
+        for chunk in client.chat.completions.create(
+                model=model, messages=messages, stream=True, max_tokens=max_tokens,
+                temperature=temperature, extra_body={"repetition_penalty": repetition_penalty}):
             if chunk.choices and chunk.choices[0].delta.content:
                 text += chunk.choices[0].delta.content
                 yield text

@@ -19,7 +19,7 @@ def build(ctx: Ctx) -> dict:
                             allow_custom_value=True)
         rag = gr.Checkbox(value=True, label=L("use_rag"), scale=1)
         refresh = gr.Button(L("refresh"), scale=1)
-    bot = gr.Chatbot(height=420, label=L("tab_chat"))
+    bot = gr.Chatbot(height=420, label=L("tab_chat"), show_label=False)
     with gr.Row():
         box = gr.Textbox(label=L("message"), scale=5, lines=1)
         send = gr.Button(L("send"), variant="primary", scale=1)
