@@ -53,7 +53,7 @@ def sources_block(hits: list[Hit]) -> str:
 
 def stream(base_url: str, model: str, messages: list[dict], max_tokens: int = 256,
            temperature: float = 0.3, api_key: str = "EMPTY",
-           repetition_penalty: float = 1.15) -> Iterator[str]:
+           repetition_penalty: float = 1.0) -> Iterator[str]:
     """Yield the growing reply as the server streams it."""
     from openai import APIConnectionError, APIStatusError, OpenAI
 

@@ -50,7 +50,10 @@ def build(ctx: Ctx) -> dict:
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         tail = chat.sources_block(hits)
         try:
-            for text in chat.stream(serving.base_url(job), model_name, messages):
+            for text in chat.stream(serving.base_url(job), model_name, messages,
+                                    max_tokens=ctx.s.chat_max_tokens,
+                                    temperature=ctx.s.chat_temperature,
+                                    repetition_penalty=ctx.s.chat_repetition_penalty):
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, ""
         except chat.ChatError as e:
