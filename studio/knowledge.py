@@ -60,14 +60,26 @@ class Knowledge:
         self._lock = threading.Lock()
         self._embed = self._client = self._store = self._splitter = None
 
-    # --- heavy objects, built on first use (no import-time or construction-time side effects) --
-    def _ready(self) -> None:
+    # --- built on first use (no import-time or construction-time side effects) ----------------
+    def _open_store(self) -> None:
+        """The Qdrant client alone: enough to list documents without loading the embedder."""
         if self._store is not None:
+            return
+        from llama_index.vector_stores.qdrant import QdrantVectorStore
+        from qdrant_client import QdrantClient
+
+        if self.s.qdrant_url:
+            self._client = QdrantClient(url=self.s.qdrant_url, api_key=self.s.qdrant_api_key or None)
+        else:
+            self._client = QdrantClient(path=str(self.s.path("knowledge", "qdrant")))
+        self._store = QdrantVectorStore(client=self._client, collection_name=self.s.collection)
+
+    def _ready(self) -> None:
+        self._open_store()
+        if self._embed is not None:
             return
         from llama_index.core.node_parser import SentenceSplitter
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-        from llama_index.vector_stores.qdrant import QdrantVectorStore
-        from qdrant_client import QdrantClient
         from transformers import AutoTokenizer
 
         name = self.s.embed_model
@@ -80,11 +92,6 @@ class Knowledge:
             chunk_size=self.s.chunk_tokens, chunk_overlap=self.s.chunk_overlap,
             tokenizer=lambda text: tok.encode(text, add_special_tokens=False),
             paragraph_separator="\n\n", secondary_chunking_regex="[^,.;。！？!?]+[,.;。！？!?]?")
-        if self.s.qdrant_url:
-            self._client = QdrantClient(url=self.s.qdrant_url, api_key=self.s.qdrant_api_key or None)
-        else:
-            self._client = QdrantClient(path=str(self.s.path("knowledge", "qdrant")))
-        self._store = QdrantVectorStore(client=self._client, collection_name=self.s.collection)
 
     def close(self) -> None:
         if self._client is not None:
@@ -146,7 +153,7 @@ class Knowledge:
 
     def delete(self, name: str) -> None:
         with self._lock:
-            self._ready()
+            self._open_store()
             self._delete_points(name)
         (self.files_dir / safe_name(name)).unlink(missing_ok=True)
 
@@ -154,7 +161,7 @@ class Knowledge:
     def documents(self) -> list[tuple[str, int]]:
         """(file name, chunk count) for every document in the collection."""
         with self._lock:
-            self._ready()
+            self._open_store()
             if not self._client.collection_exists(self.s.collection):
                 return []
             counts: dict[str, int] = {}

@@ -1,6 +1,8 @@
 """Deploy tab: serve the active model and its adapters with vLLM; status, endpoint, code snippet."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from studio import models, serving, training
@@ -25,6 +27,8 @@ def view(ctx: Ctx, request: gr.Request | None = None):
     st = serving.state(ctx.store, job)
     served = ", ".join(f"`{m}`" for m in serving.served_models(job))
     text = f"**{job.name}** · " + msg(request, "m_status", status=status(request, st)) + f" · {served}"
+    if st == "starting":  # vLLM takes from ~40 s (CPU, eager) to a few minutes to load
+        text += " · " + msg(request, "m_waiting", s=int(time.time() - (job.started or time.time())))
     ready = st == "ready"
     return text, serving.base_url(job) if ready else "", serving.snippet(job) if ready else "", \
         job.log_tail(6000)

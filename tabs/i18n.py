@@ -45,6 +45,7 @@ TEXT = {
     # knowledge
     "upload": ("Documents (TXT, MD, PDF, DOCX)", "文档（TXT、MD、PDF、DOCX）"),
     "ingest": ("Add to knowledge base", "加入知识库"), "documents": ("Documents", "文档列表"),
+    "document": ("Document", "文档"), "delete": ("Delete", "删除"),
     "query": ("Search the knowledge base", "检索知识库"), "search": ("Search", "检索"),
     "hits": ("Top chunks", "最相关的文本块"),
     # chat
@@ -61,8 +62,12 @@ TEXT = {
     "m_status": ("Status: **{status}**", "状态：**{status}**"),
     "m_step": ("step {step}/{total} · elapsed {elapsed} · remaining {remaining}",
                "第 {step}/{total} 步 · 已用 {elapsed} · 剩余 {remaining}"),
+    "m_waiting": ("{s} s so far; loading the model usually takes 30-60 s on a CPU",
+                  "已等待 {s} 秒；在 CPU 上加载模型通常需要 30-60 秒"),
     "m_no_server": ("No deployment. Press Deploy.", "尚未部署，请点击“部署”。"),
     "m_ingested": ("Added {name}: {n} chunks.", "已加入 {name}：{n} 个文本块。"),
+    "m_deleted": ("Deleted {name} and its chunks.", "已删除 {name} 及其文本块。"),
+    "m_pick_doc": ("Choose a document to delete.", "请选择要删除的文档。"),
     "m_no_files": ("Choose one or more files first.", "请先选择文件。"),
     "m_deploy_first": ("Deploy a model first (tab 4).", "请先在第 4 个标签页部署模型。"),
     "m_error": ("Error: {e}", "错误：{e}"),

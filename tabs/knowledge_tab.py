@@ -16,6 +16,9 @@ def build(ctx: Ctx) -> dict:
             ingest = gr.Button(L("ingest"), variant="primary")
             report = gr.Markdown()
             docs = gr.Dataframe(headers=["file", "chunks"], interactive=False, label=L("documents"))
+            with gr.Row():
+                doomed = gr.Dropdown(label=L("document"), choices=[], allow_custom_value=True, scale=3)
+                delete = gr.Button(L("delete"), variant="stop", scale=1)
         with gr.Column(scale=2):
             with gr.Row():
                 query = gr.Textbox(label=L("query"), scale=4)
@@ -24,7 +27,17 @@ def build(ctx: Ctx) -> dict:
                                 wrap=True, label=L("hits"))
 
     def listing():
-        return [[name, n] for name, n in ctx.kb.documents()]
+        rows = [[name, n] for name, n in ctx.kb.documents()]
+        return rows, gr.update(choices=[r[0] for r in rows], value=None)
+
+    def do_delete(name, request: gr.Request):
+        if not name:
+            raise gr.Error(msg(request, "m_pick_doc"))
+        try:
+            ctx.kb.delete(name)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        return msg(request, "m_deleted", name=name), *listing()
 
     def do_ingest(paths, request: gr.Request):
         if not paths:
@@ -36,7 +49,7 @@ def build(ctx: Ctx) -> dict:
                 lines.append("- " + msg(request, "m_ingested", name=name, n=n))
             except knowledge.KnowledgeError as e:
                 lines.append("- " + msg(request, "m_error", e=e))
-        return "\n".join(lines), listing(), None
+        return "\n".join(lines), *listing(), None
 
     def do_search(q):
         try:
@@ -45,8 +58,9 @@ def build(ctx: Ctx) -> dict:
             raise gr.Error(str(e))
         return [[round(h.score, 3), h.file, h.chunk, h.text] for h in found]
 
-    ctx.demo.load(listing, None, docs)
-    ingest.click(do_ingest, files, [report, docs, files], api_name="ingest")
+    ctx.demo.load(listing, None, [docs, doomed])
+    ingest.click(do_ingest, files, [report, docs, doomed, files], api_name="ingest")
+    delete.click(do_delete, doomed, [report, docs, doomed], api_name="delete_document")
     search.click(do_search, query, hits, api_name="search")
     query.submit(do_search, query, hits, api_name=False)
     return {"kb_documents": docs}

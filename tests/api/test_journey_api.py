@@ -67,6 +67,9 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert {r[0] for r in docs["data"]} == {"qinghe_policies.md", "k2_kettle_manual.txt"}
     hits = c.predict("How many days do I have to return a product?", api_name="/search")
     assert hits["data"][0][1] == "qinghe_policies.md"
+    report, docs, _ = c.predict("k2_kettle_manual.txt", api_name="/delete_document")
+    assert "Deleted k2_kettle_manual.txt" in report
+    assert [r[0] for r in docs["data"]] == ["qinghe_policies.md"]
 
     # Deploy: the active model with the adapter just trained.
     c.predict([adapter], api_name="/deploy")
