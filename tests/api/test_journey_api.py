@@ -45,7 +45,9 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     choice, report = c.predict(good, "mine", api_name="/save_dataset")
     assert value(choice) == "mine" and "Saved 12 rows" in report
 
-    # Train: a short LoRA run on the saved dataset.
+    # Train: a bad form is refused with the reason; then a short LoRA run on the saved dataset.
+    with pytest.raises(Exception, match="LoRA rank must be between"):
+        c.predict("mine", 0, 16, "all", 1e-3, 1, 8, 64, 2, api_name="/start_training")
     run_id = value(c.predict("mine", 8, 16, "all", 1e-3, 1, 8, 64, 2, api_name="/start_training"))
     assert run_id.startswith("train-")
     wait_for(lambda: "step 0/" not in progress_text(c, run_id), timeout=300, every=2,
