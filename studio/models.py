@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import config, defaults
+from studio import config, defaults, estimate
+
+CONFIGS = config.REPO / "assets" / "configs"  # config.json of catalog models, for offline facts
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,12 @@ def template_for(path: Path) -> str:
     for e in CATALOG:
         if e.repo_id.split("/")[1].lower() == name:
             return e.template
-    model_type = read_config(path).get("model_type", "")
+    return _template_by_type(read_config(path))
+
+
+def _template_by_type(cfg: dict) -> str:
     return {"qwen2": "qwen", "llama": "llama3", "deepseek_v2": "deepseek", "glm4": "glm4",
-            "chatglm": "glm4"}.get(model_type, "default")
+            "glm": "glm4", "chatglm": "glm4"}.get(cfg.get("model_type", ""), "default")
 
 
 def read_config(path: Path) -> dict:
@@ -88,27 +95,64 @@ def _formula_params(c: dict) -> int:
     return vocab * h + layers * per_layer + h + head
 
 
-def facts(path: Path) -> dict:
-    c = read_config(path)
-    text = c.get("text_config", c)  # multimodal configs nest the language model
-    exact = _safetensors_params(Path(path))
+def catalog_config(repo_id: str) -> dict:
+    """The shipped config.json of a catalog model, so its facts show before any download."""
+    f = CONFIGS / f"{repo_id.split('/')[-1]}.json"
+    if not f.exists():
+        raise ModelError(f"No shipped config for {repo_id}: download it, then read its facts.")
+    return json.loads(f.read_text())
+
+
+def facts(path: Path | None = None, cfg: dict | None = None, name: str | None = None) -> dict:
+    """Facts of a model folder (exact counts from its weights when present), or of a bare config."""
+    if cfg is None:
+        cfg = read_config(path)
+        name = Path(path).name
+    text = cfg.get("text_config", cfg)  # multimodal configs nest the language model
+    exact = _safetensors_params(Path(path)) if path is not None else None
     heads = text.get("num_attention_heads")
-    kv = text.get("num_key_value_heads", heads)
+    kv = text.get("num_key_value_heads") or heads
+    try:
+        counted = estimate.counts(cfg)
+        total, active = counted.total, counted.active
+    except Exception:  # an architecture this transformers does not know: fall back to arithmetic
+        total = active = _formula_params(text)
+    kv_bytes, mha_bytes = estimate.kv_bytes_per_token(cfg) if heads else (None, None)
     return {
-        "name": Path(path).name,
-        "architecture": (c.get("architectures") or [c.get("model_type", "?")])[0],
-        "parameters": exact if exact is not None else _formula_params(text),
+        "name": name or "?",
+        "architecture": (cfg.get("architectures") or [cfg.get("model_type", "?")])[0],
+        "parameters": exact if exact is not None else total,
         "parameters_exact": exact is not None,
+        "active_parameters": active,
         "layers": text.get("num_hidden_layers"),
         "hidden_size": text.get("hidden_size"),
         "attention_heads": heads,
         "kv_heads": kv,
         "gqa": bool(heads and kv and kv < heads),
+        "mla": bool(text.get("kv_lora_rank")),
+        "kv_cache_per_token": kv_bytes,
+        "kv_cache_per_token_mha": mha_bytes,
         "context_length": text.get("max_position_embeddings"),
         "vocab_size": text.get("vocab_size"),
-        "experts": text.get("n_routed_experts") or text.get("num_local_experts"),
-        "template": template_for(path),
+        "experts": text.get("n_routed_experts") or text.get("num_local_experts")
+        or text.get("num_experts"),
+        "experts_per_token": text.get("num_experts_per_tok"),
+        "template": template_for(path) if path is not None else _template_by_type(cfg),
     }
+
+
+def detect_gpu() -> tuple[str, float] | None:
+    """(name, GiB) of the first NVIDIA GPU, from nvidia-smi; None without one."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        name, mib = out.splitlines()[0].rsplit(",", 1)
+        return name.strip(), float(mib) / 1024
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 def human_count(n: int) -> str:

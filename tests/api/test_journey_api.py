@@ -33,6 +33,14 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert "SmolLM2-135M-Instruct" in facts and "134,515,008" in facts
     with pytest.raises(Exception, match="config.json"):
         c.predict("/nonexistent", api_name="/use_model_folder")
+    facts = c.predict("deepseek-ai/DeepSeek-V2-Lite-Chat", api_name="/catalog_facts")
+    assert "15.71B" in facts and "64 (6 / token)" in facts
+    est = c.predict("catalog", "meta-llama/Llama-3.1-8B-Instruct", "lora", 8, "all", 1, 1024, True,
+                    16, api_name="/estimate_memory")
+    assert "trainable params: 20,971,520" in est and "Does not fit" in est
+    est = c.predict("catalog", "meta-llama/Llama-3.1-8B-Instruct", "qlora", 8, "all", 1, 1024,
+                    True, 16, api_name="/estimate_memory")
+    assert "Fits" in est
 
     # Dataset: load the sample, refuse a broken save, keep a good one.
     table, name, report = c.predict("support_sample", api_name="/load_dataset")
