@@ -35,6 +35,7 @@ class LoraForm:
     max_steps: int = 0  # 0: train for num_train_epochs
     cutoff_len: int = 256
     batch_size: int = 4
+    save_steps: int = 10  # a checkpoint every N steps: what cancel keeps and resume starts from
     model: str = ""  # model folder; empty: the active model
 
     def check(self) -> None:
@@ -50,6 +51,8 @@ class LoraForm:
             raise TrainError("Cutoff length must be between 16 and 131072 tokens.")
         if not 1 <= int(self.batch_size) <= 1024:
             raise TrainError("Batch size must be between 1 and 1024.")
+        if int(self.save_steps) < 1:
+            raise TrainError("Save a checkpoint at least every 1 step (10 to 100 is typical).")
         if not str(self.lora_target).strip():
             raise TrainError("Choose the modules LoRA adapts ('all' for every linear layer).")
 
@@ -79,7 +82,7 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         "dataloader_num_workers": 0,
         "output_dir": str(output_dir),
         "logging_steps": 1,
-        "save_steps": 50,
+        "save_steps": int(form.save_steps),
         "plot_loss": False,
         "overwrite_output_dir": True,
         "report_to": "none",
@@ -103,11 +106,7 @@ def cli(s: config.Settings) -> str:
     return str(Path(s.train_python).with_name("llamafactory-cli"))
 
 
-def start(s: config.Settings, store: JobStore, form: LoraForm) -> Job:
-    job_id, folder = store.new_folder("train")
-    out = folder / "output"
-    cfg = build_yaml(s, form, out)
-    (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+def train_env(s: config.Settings, out: Path) -> dict:
     env = {
         "LLAMABOARD_ENABLED": "1",  # makes the trainer stop gracefully (and save) on SIGABRT
         "LLAMABOARD_WORKDIR": str(out),
@@ -122,11 +121,53 @@ def start(s: config.Settings, store: JobStore, form: LoraForm) -> Job:
     }
     if not s.gpu:
         env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def command(s: config.Settings, yaml_path: Path) -> list[str]:
+    return [cli(s), "train", str(yaml_path)]
+
+
+def start(s: config.Settings, store: JobStore, form: LoraForm,
+          resume_from: Path | None = None) -> Job:
+    job_id, folder = store.new_folder("train")
+    out = folder / "output"
+    cfg = build_yaml(s, form, out)
+    if resume_from is not None:
+        # HF Trainer restores weights, optimizer, scheduler and data order from the checkpoint.
+        cfg["resume_from_checkpoint"] = str(resume_from)
+    (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     name = f"lora-{job_id.split('-', 1)[1]}"
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
-            "adapter_name": name}
-    return store.launch("train", name, [cli(s), "train", str(folder / "train.yaml")], spec=spec,
-                        env=env, job_id=job_id, folder=folder)
+            "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
+    return store.launch("train", name, command(s, folder / "train.yaml"), spec=spec,
+                        env=train_env(s, out), job_id=job_id, folder=folder)
+
+
+def checkpoints(job: Job) -> list[Path]:
+    """checkpoint-N folders of a run, oldest first; each one can be resumed from."""
+    out = Path(job.spec.get("output_dir", job.folder / "output"))
+    found = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def resume(s: config.Settings, store: JobStore, job_id: str, checkpoint: str | None = None) -> Job:
+    """A new run with the same form, continuing from a checkpoint (the latest by default)."""
+    job = store.get(job_id)
+    if job is None or job.kind != "train":
+        raise TrainError(f"There is no training run {job_id}.")
+    if job.status in ("queued", "running"):
+        raise TrainError("This run is still going; cancel it before resuming.")
+    points = checkpoints(job)
+    if not points:
+        raise TrainError("This run saved no checkpoint yet (one is written every "
+                         f"{job.spec['form'].get('save_steps', '?')} steps); start a new run.")
+    chosen = points[-1] if not checkpoint else next(
+        (p for p in points if p.name == checkpoint or str(p) == checkpoint), None)
+    if chosen is None:
+        raise TrainError(f"{checkpoint} is not a checkpoint of this run: "
+                         f"{', '.join(p.name for p in points)}.")
+    return start(s, store, LoraForm(**job.spec["form"]), resume_from=chosen)
 
 
 def cancel(store: JobStore, job_id: str) -> Job:

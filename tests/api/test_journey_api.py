@@ -21,7 +21,7 @@ def value(x):
 
 
 def progress_text(c, run_id):
-    info, _bar, _loss, _log = c.predict(run_id, api_name="/training_progress")
+    info = c.predict(run_id, None, api_name="/training_progress")[0]
     return info
 
 
@@ -54,9 +54,13 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert value(choice) == "mine" and "Saved 12 rows" in report
 
     # Train: a bad form is refused with the reason; then a short LoRA run on the saved dataset.
-    with pytest.raises(Exception, match="LoRA rank must be between"):
-        c.predict("mine", 0, 16, "all", 1e-3, 1, 8, 64, 2, api_name="/start_training")
-    run_id = value(c.predict("mine", 8, 16, "all", 1e-3, 1, 8, 64, 2, api_name="/start_training"))
+    with pytest.raises(Exception, match="Learning rate must be above 0"):
+        c.predict("mine", 8, 16, "all", 0, 1, 8, 64, 2, 10, api_name="/start_training")
+    with pytest.raises(Exception, match="less than minimum"):  # Gradio's own range check
+        c.predict("mine", 0, 16, "all", 1e-3, 1, 8, 64, 2, 10, api_name="/start_training")
+    preview = c.predict("mine", 8, 16, "all", 1e-3, 1, 8, 64, 2, 4, api_name="/preview_training")
+    assert "lora_rank: 8" in preview and "save_steps: 4" in preview and "llamafactory-cli train" in preview
+    run_id = value(c.predict("mine", 8, 16, "all", 1e-3, 1, 8, 64, 2, 4, api_name="/start_training"))
     assert run_id.startswith("train-")
     wait_for(lambda: "step 0/" not in progress_text(c, run_id), timeout=300, every=2,
              what="the first logged training step")

@@ -23,18 +23,48 @@ def test_lora_run_writes_an_adapter_and_metrics(trained):
     assert found["name"] == job.name and found["rank"] == 8
 
 
-def test_cancel_stops_training_gracefully_and_keeps_the_adapter(settings):
+def test_cancelled_run_keeps_its_checkpoint_and_resumes_from_it(settings):
     from studio.jobs import JobStore
 
     from tests.conftest import wait_for
 
     store = JobStore(settings.home / "jobs")
-    job = training.start(settings, store, training.LoraForm(max_steps=200, cutoff_len=64,
-                                                            batch_size=2))
-    wait_for(lambda: training.progress(store.get(job.id))["step"] >= 1, timeout=300,
-             what="the first training step")
+    form = training.LoraForm(max_steps=12, cutoff_len=64, batch_size=2, save_steps=2)
+    job = training.start(settings, store, form)
+    wait_for(lambda: training.checkpoints(store.get(job.id)), timeout=300, every=0.5,
+             what="the first checkpoint")
     job = training.cancel(store, job.id)
     assert job.status == "cancelled"
-    assert training.progress(job)["step"] < 200
-    # LLaMA-Factory saves what it has on SIGABRT: the adapter is there to serve or resume from.
+    stopped_at = training.progress(job)["step"]
+    assert 2 <= stopped_at < 12
+    # LLaMA-Factory saves what it has on SIGABRT: the adapter is there to serve or merge.
     assert training.adapter_dir(job) is not None, job.log_tail()
+    last = training.checkpoints(job)[-1]
+
+    again = training.resume(settings, store, job.id)
+    assert again.spec["resumed_from"] == str(last)
+    again = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(again.id))), timeout=600, what="the resumed run")
+    assert again.status == "succeeded", again.log_tail()
+    p = training.progress(again)
+    assert p["step"] == 12 and p["loss"][0]["step"] == int(last.name.split("-")[1]) + 1
+    with pytest.raises(training.TrainError, match="not a checkpoint"):
+        training.resume(settings, store, job.id, "checkpoint-999")
+
+
+def test_merge_writes_a_full_model_that_loads(trained):
+    from studio import export, models
+
+    from tests.conftest import wait_for
+
+    s, store, job = trained
+    merge = export.merge(s, store, job.id)
+    merge = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(merge.id))), timeout=600, what="the merge job")
+    assert merge.status == "succeeded", merge.log_tail()
+    folder = export.merged_dir(s, job)
+    f = models.facts(folder)
+    assert f["parameters"] == 134_515_008 and f["parameters_exact"]
+    assert folder in models.local_models(s)
+    with pytest.raises(export.ExportError, match="already merged"):
+        export.merge(s, store, job.id)
