@@ -1,8 +1,10 @@
-"""Alpaca datasets: load, validate, save with versions, and register for LLaMA-Factory.
+"""Datasets on disk: load, check, save with versions, restore, import, export, and register for
+LLaMA-Factory.
 
-Files live in DATA_ROOT/datasets/<name>.json. Every save first moves the previous file to
-datasets/.versions/<name>/<timestamp>.json, so nothing is ever overwritten without a copy.
-dataset_info.json (LLaMA-Factory's registry) is written by the studio; users never edit it.
+Files live in DATA_ROOT/datasets/<name>.json in their own format (Alpaca, ShareGPT or OpenAI
+messages). Every save first copies the previous file to datasets/.versions/<name>/, so nothing
+is overwritten without a copy. dataset_info.json (LLaMA-Factory's registry) is rewritten by the
+studio from the files present; users never edit it.
 """
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ import shutil
 import time
 from pathlib import Path
 
-from studio import config
+from studio import config, formats
 
-FIELDS = ("instruction", "input", "output")
 SAMPLE = config.REPO / "assets" / "sample_dataset.json"
 SAMPLE_NAME = "support_sample"
+FIELDS = formats.ALPACA
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 
 
@@ -44,84 +46,94 @@ def list_names(s: config.Settings) -> list[str]:
     return sorted(p.stem for p in folder(s).glob("*.json") if p.name != "dataset_info.json")
 
 
-def load(s: config.Settings, name: str) -> list[dict]:
+def load(s: config.Settings, name: str) -> tuple[str, list[dict]]:
+    """(format, records) of a saved dataset."""
     path = folder(s) / f"{check_name(name)}.json"
     if not path.exists():
         raise DatasetError(f"There is no dataset named '{name}'.")
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{path.name} is not valid JSON (line {e.lineno}): {e.msg}") from e
-    if not isinstance(rows, list):
-        raise DatasetError(f"{path.name} must hold a JSON list of rows.")
-    return [{k: str(r.get(k, "") if isinstance(r, dict) else "") for k in FIELDS} for r in rows]
+        return formats.read(path)
+    except formats.FormatError as e:
+        raise DatasetError(f"{path.name}: {e}") from e
 
 
-def normalise(rows) -> list[dict]:
-    """Rows from the table editor (lists or dicts, None for empty cells) -> clean Alpaca dicts."""
-    out = []
-    for r in rows:
-        if isinstance(r, dict):
-            vals = [r.get(k) for k in FIELDS]
-        else:
-            vals = list(r)[: len(FIELDS)] + [None] * (len(FIELDS) - len(r))
-        vals = ["" if v is None else str(v) for v in vals]
-        if any(v.strip() for v in vals):  # a fully blank row is an unused editor line, not data
-            out.append(dict(zip(FIELDS, vals)))
-    return out
+def describe(problems: list[tuple[int, str]], limit: int = 10) -> str:
+    text = "; ".join(f"row {i}: {m}" if i else m for i, m in problems[:limit])
+    return text + (f" (and {len(problems) - limit} more)" if len(problems) > limit else "")
 
 
-def validate(rows: list[dict]) -> list[tuple[int, str]]:
-    """(row number starting at 1, problem) for every row that would train badly or not at all."""
-    problems = []
-    seen: dict[tuple, int] = {}
-    for i, r in enumerate(rows, start=1):
-        if not r.get("instruction", "").strip():
-            problems.append((i, "instruction is empty"))
-        if not r.get("output", "").strip():
-            problems.append((i, "output is empty: the model would learn to say nothing"))
-        key = (r.get("instruction", "").strip(), r.get("input", "").strip())
-        if key[0] and key in seen:
-            problems.append((i, f"same instruction and input as row {seen[key]}"))
-        seen.setdefault(key, i)
-    if not rows:
-        problems.append((0, "the dataset has no rows"))
-    return problems
-
-
-def save(s: config.Settings, name: str, rows) -> Path:
-    """Validate, keep the previous version, then write. Refuses (and writes nothing) if invalid."""
+def save(s: config.Settings, name: str, fmt: str, records: list[dict]) -> Path:
+    """Check, keep the previous version, then write. Refuses (and writes nothing) if invalid."""
     name = check_name(name)
-    rows = normalise(rows)
-    problems = validate(rows)
+    if fmt not in formats.FORMATS:
+        raise DatasetError(f"Unknown format {fmt}.")
+    problems = formats.check(fmt, records)
     if problems:
-        raise DatasetError("Not saved: " + "; ".join(
-            f"row {i}: {msg}" if i else msg for i, msg in problems[:10])
-            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
+        raise DatasetError("Not saved: " + describe(problems))
     d = folder(s)
     path = d / f"{name}.json"
+    _keep_version(d, path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(formats.dump(records, "json"), encoding="utf-8")
+    tmp.replace(path)
+    _register(d)
+    return path
+
+
+def _keep_version(d: Path, path: Path) -> None:
     if path.exists():
-        vdir = d / ".versions" / name
+        vdir = d / ".versions" / path.stem
         vdir.mkdir(parents=True, exist_ok=True)
         t = time.time_ns()  # one clock reading, so names sort in save order
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t / 1e9)) + f".{t % 10**9:09d}"
         shutil.copy2(path, vdir / f"{stamp}.json")
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
-    _register(d)
-    return path
 
 
 def versions(s: config.Settings, name: str) -> list[Path]:
     return sorted((folder(s) / ".versions" / check_name(name)).glob("*.json"), reverse=True)
 
 
+def restore(s: config.Settings, name: str, version: str) -> Path:
+    """Bring back an earlier version; the current one becomes a version itself."""
+    match = [v for v in versions(s, name) if v.name == Path(version).name]
+    if not match:
+        raise DatasetError(f"'{version}' is not a saved version of {name}.")
+    d = folder(s)
+    path = d / f"{check_name(name)}.json"
+    _keep_version(d, path)
+    shutil.copyfile(match[0], path)
+    _register(d)
+    return path
+
+
+def export(s: config.Settings, name: str, to: str, kind: str) -> Path:
+    """Write the dataset as another format and file type under DATA_ROOT/exports."""
+    fmt, records = load(s, name)
+    try:
+        out = formats.convert(fmt, records, to)
+        text = formats.table_csv(to, out) if kind == "csv" else formats.dump(out, kind)
+    except formats.FormatError as e:
+        raise DatasetError(str(e)) from e
+    path = s.path("exports") / f"{name}.{to}.{kind}"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def _register(d: Path) -> None:
-    """Rewrite LLaMA-Factory's dataset_info.json from the files present (Alpaca columns)."""
-    info = {p.stem: {"file_name": p.name, "formatting": "alpaca",
-                     "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
-            for p in sorted(d.glob("*.json")) if p.name != "dataset_info.json"}
+    """Rewrite LLaMA-Factory's dataset_info.json from the files present and their formats."""
+    info = {}
+    for p in sorted(d.glob("*.json")):
+        if p.name == "dataset_info.json":
+            continue
+        try:
+            fmt, _ = formats.read(p)
+        except formats.FormatError:
+            continue  # a broken file is reported when opened, never registered
+        info[p.stem] = {"file_name": p.name, **formats.INFO[fmt]}
     tmp = d / "dataset_info.json.tmp"
     tmp.write_text(json.dumps(info, ensure_ascii=False, indent=1))
     tmp.replace(d / "dataset_info.json")
+
+
+def info_entry(fmt: str, file_name: str) -> dict:
+    return {"file_name": file_name, **formats.INFO[fmt]}

@@ -151,7 +151,7 @@ class JobStore:
         try:
             with open(folder / "log.txt", "ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, str(WRAPPER), str(folder), "--", *command],
+                    [sys.executable, "-I", str(WRAPPER), str(folder), "--", *command],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True, env=full_env, cwd=str(cwd or folder))
         except OSError as e:

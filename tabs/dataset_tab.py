@@ -1,18 +1,23 @@
-"""Dataset tab: load, edit row by row, check and save Alpaca data (each save keeps a version)."""
+"""Dataset tab: load, import, edit row by row, check, preview through the training template,
+save with versions, restore, export."""
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
-from studio import datasets
+from studio import datasets, formats, preview
 from tabs.context import Ctx
 from tabs.i18n import L, msg
 
+FORMAT_CHOICES = [("Alpaca (instruction / input / output)", "alpaca"),
+                  ("ShareGPT (conversations)", "sharegpt"), ("OpenAI (messages)", "openai")]
 
-def _table(rows: list[dict]) -> list[list[str]]:
-    return [[r[k] for k in datasets.FIELDS] for r in rows]
+
+def _frame(fmt: str, records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(formats.to_table(fmt, records), columns=formats.headers(fmt))
 
 
-def _rows_of(table) -> list[list]:
+def _rows(table) -> list[list]:
     # The Dataframe hands over a pandas frame; through the API it may be a {"data": ...} dict.
     if hasattr(table, "values"):
         return table.values.tolist()
@@ -21,56 +26,176 @@ def _rows_of(table) -> list[list]:
     return table or []
 
 
-def problems_markdown(request, rows: list[dict]) -> str:
-    problems = datasets.validate(rows)
+def _records(fmt: str, table) -> list[dict]:
+    return formats.from_table(fmt, _rows(table))
+
+
+def report(request, problems: list[tuple[int, str]], n: int) -> str:
     if not problems:
-        return msg(request, "m_valid", n=len(rows))
+        return msg(request, "m_valid", n=n)
     lines = [msg(request, "m_problems", n=len(problems))]
     lines += [f"- {msg(request, 'm_row', i=i)}: {text}" if i else f"- {text}" for i, text in problems]
     return "\n".join(lines)
 
 
+def _histogram(lengths: list[int]) -> pd.DataFrame:
+    if not lengths:
+        return pd.DataFrame({"tokens": [], "rows": []})
+    width = max(8, -(-max(lengths) // 12))
+    bins = pd.Series([(x // width) * width for x in lengths]).value_counts().sort_index()
+    return pd.DataFrame({"tokens": [f"{b}-{b + width - 1}" for b in bins.index], "rows": bins.values})
+
+
 def build(ctx: Ctx) -> dict:
-    names = datasets.list_names(ctx.s)
     with gr.Row():
-        name = gr.Dropdown(choices=names, value=datasets.SAMPLE_NAME, label=L("dataset"),
-                           scale=3, allow_custom_value=True)
+        name = gr.Dropdown(choices=datasets.list_names(ctx.s), value=datasets.SAMPLE_NAME,
+                           label=L("dataset"), scale=3, allow_custom_value=True)
+        fmt = gr.Dropdown(choices=FORMAT_CHOICES, value="alpaca", label=L("format"), scale=2)
         load = gr.Button(L("load"), scale=1)
-    table = gr.Dataframe(headers=list(datasets.FIELDS), datatype="str", interactive=True,
+    table = gr.Dataframe(headers=formats.headers("alpaca"), datatype="str", interactive=True,
                          wrap=True, label=L("rows"), show_row_numbers=True, max_height=420)
     with gr.Row():
         add = gr.Button(L("add_row"), scale=1)
+        cutoff = gr.Number(value=256, precision=0, minimum=16, label=L("cutoff"), scale=1)
         check = gr.Button(L("check"), scale=1)
         save_as = gr.Textbox(value=datasets.SAMPLE_NAME, label=L("save_as"), scale=2)
         save = gr.Button(L("save"), variant="primary", scale=1)
-    report = gr.Markdown()
+    result = gr.Markdown()
+    with gr.Accordion(L("preview_title"), open=False):
+        with gr.Row():
+            row_no = gr.Number(value=1, precision=0, minimum=1, label=L("row_number"), scale=1)
+            show = gr.Button(L("preview"), scale=1)
+            stats_btn = gr.Button(L("stats"), scale=1)
+        rendered = gr.HighlightedText(label=L("as_trained"), combine_adjacent=False,
+                                      color_map={"trained": "green", "masked": "gray"})
+        counts = gr.Markdown()
+        hist = gr.BarPlot(pd.DataFrame({"tokens": [], "rows": []}), x="tokens", y="rows",
+                          label=L("length_hist"), height=220)
+    with gr.Accordion(L("import_export"), open=False):
+        with gr.Row():
+            upload = gr.File(label=L("import_file"), file_types=[".json", ".jsonl", ".csv"])
+            with gr.Column():
+                mapping = gr.Textbox(label=L("mapping"), placeholder="instruction=question, output=answer")
+                do_import = gr.Button(L("import"))
+        with gr.Row():
+            out_fmt = gr.Dropdown(choices=FORMAT_CHOICES, value="sharegpt", label=L("format"))
+            out_kind = gr.Dropdown(choices=["json", "jsonl", "csv"], value="json", label=L("file_type"))
+            do_export = gr.Button(L("export"))
+        exported = gr.File(label=L("download_file"), interactive=False)
+        with gr.Row():
+            version = gr.Dropdown(choices=[], label=L("version"), allow_custom_value=True, scale=3)
+            restore = gr.Button(L("restore"), scale=1)
+
+    def version_list(n):
+        try:
+            return gr.update(choices=[v.name for v in datasets.versions(ctx.s, n)], value=None)
+        except datasets.DatasetError:
+            return gr.update(choices=[], value=None)
 
     def do_load(n, request: gr.Request):
         try:
-            rows = datasets.load(ctx.s, n)
+            f, records = datasets.load(ctx.s, n)
         except datasets.DatasetError as e:
             raise gr.Error(str(e))
-        return _table(rows), n, problems_markdown(request, rows)
+        return (_frame(f, records), f, f, n,
+                report(request, formats.check(f, records), len(records)), version_list(n))
 
-    def do_add(table):
-        return _rows_of(table) + [["", "", ""]]
-
-    def do_check(table, request: gr.Request):
-        return problems_markdown(request, datasets.normalise(_rows_of(table)))
-
-    def do_save(table, target, request: gr.Request):
-        rows = datasets.normalise(_rows_of(table))
+    def do_convert(table, old, new):
+        # Changing the format converts what is on screen; nothing is saved until Save.
+        if not old or old == new:
+            return gr.update(), new
         try:
-            datasets.save(ctx.s, target, rows)
+            return _frame(new, formats.convert(old, _records(old, table), new)), new
+        except formats.FormatError as e:
+            raise gr.Error(str(e))
+
+    def do_check(table, f, cut, request: gr.Request):
+        records = _records(f, table)
+        problems = formats.check(f, records)
+        if not problems and records:
+            try:
+                lengths = preview.render(ctx.s, f, records, list(range(len(records))), int(cut),
+                                         with_segments=False)
+                problems = preview.over_cutoff(lengths, int(cut))
+            except preview.PreviewError as e:
+                problems = [(0, str(e))]
+        return report(request, problems, len(records))
+
+    def do_save(table, f, target, request: gr.Request):
+        records = _records(f, table)
+        try:
+            datasets.save(ctx.s, target, f, records)
         except datasets.DatasetError as e:
             # Nothing was written: keep the user's edits on screen and say which rows to fix.
-            return gr.update(), problems_markdown(request, rows) + f"\n\n**{e}**"
+            return gr.update(), report(request, formats.check(f, records), len(records)) + \
+                f"\n\n**{e}**", gr.update()
         return gr.update(choices=datasets.list_names(ctx.s), value=target.strip()), \
-            msg(request, "m_saved", n=len(rows), name=target.strip())
+            msg(request, "m_saved", n=len(records), name=target.strip()), version_list(target)
 
-    ctx.demo.load(do_load, name, [table, save_as, report])
-    load.click(do_load, name, [table, save_as, report], api_name="load_dataset")
-    add.click(do_add, table, table, api_name=False)
-    check.click(do_check, table, report, api_name="check_dataset")
-    save.click(do_save, [table, save_as], [name, report], api_name="save_dataset")
+    def do_preview(table, f, row, cut, request: gr.Request):
+        records = _records(f, table)
+        if not 1 <= int(row or 0) <= len(records):
+            raise gr.Error(msg(request, "m_no_row", n=len(records)))
+        try:
+            [r] = preview.render(ctx.s, f, records, [int(row) - 1], int(cut))
+        except preview.PreviewError as e:
+            raise gr.Error(str(e))
+        spans = [(text, "trained" if trained else "masked") for text, trained in r["segments"]]
+        return spans, msg(request, "m_tokens", length=r["length"], cutoff=int(cut), kept=r["kept"],
+                          trained=r["trained"])
+
+    def do_stats(table, f, cut, request: gr.Request):
+        records = _records(f, table)
+        try:
+            rendered = preview.render(ctx.s, f, records, list(range(len(records))), int(cut),
+                                      with_segments=False)
+        except preview.PreviewError as e:
+            raise gr.Error(str(e))
+        st = preview.stats(f, records, rendered)
+        text = msg(request, "m_stats", **{k: v for k, v in st.items() if k != "lengths"},
+                   over=len(preview.over_cutoff(rendered, int(cut))), cutoff=int(cut))
+        return text, _histogram(st["lengths"])
+
+    def do_import_file(path, spec, request: gr.Request):
+        if not path:
+            raise gr.Error(msg(request, "m_no_files"))
+        mapping_ = dict(p.split("=", 1) for p in (spec or "").replace("，", ",").split(",") if "=" in p)
+        try:
+            f, records = formats.read(path, {k.strip(): v.strip() for k, v in mapping_.items()})
+        except formats.FormatError as e:
+            raise gr.Error(str(e))
+        return (_frame(f, records), f, f, msg(request, "m_imported", n=len(records), fmt=f)
+                + "\n\n" + report(request, formats.check(f, records), len(records)))
+
+    def do_export_file(n, to, kind):
+        try:
+            return str(datasets.export(ctx.s, n, to, kind))
+        except datasets.DatasetError as e:
+            raise gr.Error(str(e))
+
+    def do_restore(n, v, request: gr.Request):
+        try:
+            datasets.restore(ctx.s, n, v)
+        except datasets.DatasetError as e:
+            raise gr.Error(str(e))
+        return do_load(n, request)
+
+    def do_add(table, f):
+        return pd.DataFrame(_rows(table) + [[""] * 3], columns=formats.headers(f))
+
+    fmt_state = gr.State("alpaca")  # the format the table is in now, to convert from
+    loaded = [table, fmt, fmt_state, save_as, result, version]
+    ctx.demo.load(do_load, name, loaded)
+    load.click(do_load, name, loaded, api_name="load_dataset")
+    # .input, not .change: only the user's own choice converts; loading sets the format as is.
+    fmt.input(do_convert, [table, fmt_state, fmt], [table, fmt_state], api_name="convert_dataset")
+    add.click(do_add, [table, fmt], table, api_name=False)
+    check.click(do_check, [table, fmt, cutoff], result, api_name="check_dataset")
+    save.click(do_save, [table, fmt, save_as], [name, result, version], api_name="save_dataset")
+    show.click(do_preview, [table, fmt, row_no, cutoff], [rendered, counts], api_name="preview_row")
+    stats_btn.click(do_stats, [table, fmt, cutoff], [counts, hist], api_name="dataset_stats")
+    do_import.click(do_import_file, [upload, mapping], [table, fmt, fmt_state, result],
+                    api_name="import_dataset")
+    do_export.click(do_export_file, [name, out_fmt, out_kind], exported, api_name="export_dataset")
+    restore.click(do_restore, [name, version], loaded, api_name="restore_version")
     return {"dataset_choice": name}

@@ -43,14 +43,14 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert "Fits" in est
 
     # Dataset: load the sample, refuse a broken save, keep a good one.
-    table, name, report = c.predict("support_sample", api_name="/load_dataset")
+    table, fmt, name, report, _ = c.predict("support_sample", api_name="/load_dataset")
     rows = table["data"]
-    assert name == "support_sample" and len(rows) >= 30 and "no problems" in report
+    assert (fmt, name) == ("alpaca", "support_sample") and len(rows) >= 30 and "no problems" in report
     bad = {"headers": ["instruction", "input", "output"], "data": rows + [["Q", "", ""]]}
-    _, report = c.predict(bad, "mine", api_name="/save_dataset")
+    _, report, _ = c.predict(bad, "alpaca", "mine", api_name="/save_dataset")
     assert f"row {len(rows) + 1}" in report and "Not saved" in report
     good = {"headers": ["instruction", "input", "output"], "data": rows[:12]}
-    choice, report = c.predict(good, "mine", api_name="/save_dataset")
+    choice, report, _ = c.predict(good, "alpaca", "mine", api_name="/save_dataset")
     assert value(choice) == "mine" and "Saved 12 rows" in report
 
     # Train: a bad form is refused with the reason; then a short LoRA run on the saved dataset.

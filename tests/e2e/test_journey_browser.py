@@ -45,11 +45,24 @@ def test_whole_journey_in_the_browser(studio, browser):
     expect(page.get_by_text("row 1: output is empty")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Save", exact=True).click()  # refused: nothing is written
     expect(page.get_by_text("Not saved: row 1: output is empty")).to_be_visible(timeout=30_000)
+    first.get_by_role("gridcell").nth(2).dblclick()
+    page.keyboard.type("We make smart kettles, rice cookers and air purifiers.")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Check").click()  # also measures every row with the template
+    expect(page.get_by_text("34 rows, no problems found.")).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Saved 34 rows to support_sample")).to_be_visible(timeout=30_000)
+    # Preview the first row exactly as the trainer will tokenise and mask it.
+    page.get_by_text("Preview as the trainer sees it").click()
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_text("of them are trained")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("We make smart kettles").first).to_be_visible()
 
     # Train: a few steps of LoRA on the sample.
     page.get_by_role("tab", name="3 · Train").click()
-    page.get_by_label("Max steps (0 = use epochs)").fill("3")
-    page.get_by_label("Cutoff length (tokens)").fill("64")
+    panel = page.get_by_role("tabpanel")  # only the visible tab
+    panel.get_by_label("Max steps (0 = use epochs)").fill("3")
+    panel.get_by_label("Cutoff length (tokens)").fill("64")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("Status: succeeded")).to_be_visible(timeout=600_000)
 

@@ -1,0 +1,68 @@
+"""Render dataset rows exactly as LLaMA-Factory's trainer will see them. Runs in the train
+environment (it imports llamafactory), called by studio/preview.py:
+
+    <train python> -I studio/lf_render.py RESULT.json < request.json
+
+request: {"model", "template", "cutoff_len", "info": dataset_info entry, "records", "rows"}
+result:  {"rows": [{"row", "length", "kept", "trained", "segments": [[text, trained?], ...]}]}
+It uses LLaMA-Factory's own parser, converter, template and supervised processor, so the masks
+and the truncation are the training job's, not a re-implementation of them.
+"""
+import json
+import sys
+
+from llamafactory.data import get_template_and_fix_tokenizer
+from llamafactory.data.converter import get_dataset_converter
+from llamafactory.data.parser import get_dataset_list
+from llamafactory.data.processor import SupervisedDatasetProcessor
+from llamafactory.extras.constants import IGNORE_INDEX
+from llamafactory.hparams import DataArguments
+from transformers import AutoTokenizer
+
+
+def segments(tokenizer, ids, labels):
+    out, run, trained = [], [], None
+    for tok, lab in zip(ids, labels):
+        t = lab != IGNORE_INDEX
+        if trained is not None and t != trained:
+            out.append([tokenizer.decode(run), trained])
+            run = []
+        run.append(tok)
+        trained = t
+    if run:
+        out.append([tokenizer.decode(run), trained])
+    return out
+
+
+def main():
+    req = json.load(sys.stdin)
+    tokenizer = AutoTokenizer.from_pretrained(req["model"], trust_remote_code=False)
+    args = DataArguments(template=req["template"], cutoff_len=int(req["cutoff_len"]),
+                         dataset="preview", dataset_dir=".")
+    template = get_template_and_fix_tokenizer(tokenizer, args)
+    attr = get_dataset_list(["preview"], {"preview": req["info"]})[0]
+    convert = get_dataset_converter(attr.formatting, attr, args)
+    full_args = DataArguments(template=req["template"], cutoff_len=10**9, dataset="preview",
+                              dataset_dir=".")
+    cut = SupervisedDatasetProcessor(template=template, tokenizer=tokenizer, processor=None,
+                                     data_args=args)
+    full = SupervisedDatasetProcessor(template=template, tokenizer=tokenizer, processor=None,
+                                      data_args=full_args)
+    rows = []
+    for i in req["rows"]:
+        ex = convert(req["records"][i])
+        parts = (ex["_prompt"], ex["_response"], ex["_system"], ex["_tools"], [], [], [])
+        ids, labels = cut._encode_data_example(*parts)
+        whole, _ = full._encode_data_example(*parts)
+        row = {"row": i + 1, "length": len(whole), "kept": len(ids),
+               "trained": sum(1 for x in labels if x != IGNORE_INDEX)}
+        if req.get("segments", True):
+            row["segments"] = segments(tokenizer, ids, labels)
+        rows.append(row)
+    # a file, not stdout: the libraries print their own messages there
+    with open(sys.argv[1], "w", encoding="utf-8") as f:
+        json.dump({"rows": rows}, f, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    main()
