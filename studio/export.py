@@ -1,10 +1,12 @@
-"""Merge a trained LoRA adapter into its base model: a `llamafactory-cli export` job.
+"""After training: merge a LoRA adapter into its base model (a `llamafactory-cli export` job), and
+compare base and tuned answers to the same prompts (a job in the train environment).
 
 The merged folder lands in the models folder, so it shows up on the Models tab as a model of its
 own, ready to be made active, served without adapters, or pushed to the hub.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -43,3 +45,32 @@ def merge(s: config.Settings, store: JobStore, train_job_id: str) -> Job:
     return store.launch("merge", f"merge {job.name}", [training.cli(s), "export",
                         str(path / "export.yaml")], spec={"train_job": job.id, "export_dir": str(target)},
                         env=env, job_id=job_id, folder=path)
+
+
+COMPARER = Path(__file__).with_name("lf_compare.py")
+
+
+def compare(s: config.Settings, store: JobStore, train_job_id: str, prompts: list[str],
+            max_new_tokens: int = 96) -> Job:
+    job = store.get(train_job_id)
+    if job is None or job.kind != "train":
+        raise ExportError(f"There is no training run {train_job_id}.")
+    adapter = training.adapter_dir(store.refresh(job))
+    if adapter is None:
+        raise ExportError(f"{job.name} has no saved adapter yet: wait for it to finish.")
+    prompts = [p.strip() for p in prompts if p.strip()][:10]
+    if not prompts:
+        raise ExportError("Write at least one prompt (one per line).")
+    job_id, path = store.new_folder("compare")
+    req = {"model": job.spec["model"], "adapter": str(adapter), "prompts": prompts,
+           "max_new_tokens": int(max_new_tokens)}
+    (path / "request.json").write_text(json.dumps(req, ensure_ascii=False))
+    # -I: studio/ (with its own datasets.py) must not shadow the train environment's libraries
+    cmd = [s.train_python, "-I", str(COMPARER), str(path / "request.json"), str(path / "result.json")]
+    return store.launch("compare", f"compare {job.name}", cmd, spec={"train_job": job.id},
+                        env=training.train_env(s, path), job_id=job_id, folder=path)
+
+
+def comparison(job: Job) -> list[dict] | None:
+    f = job.folder / "result.json"
+    return json.loads(f.read_text(encoding="utf-8"))["rows"] if f.exists() else None

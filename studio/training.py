@@ -9,98 +9,15 @@ from __future__ import annotations
 
 import json
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
-from studio import config, datasets, models
+from studio import config
 from studio.jobs import Job, JobStore
-
-TARGETS = ("all", "q_proj,v_proj", "q_proj,k_proj,v_proj,o_proj")
-
-
-class TrainError(ValueError):
-    """A problem the user can act on; the message says what and how."""
-
-
-@dataclass
-class LoraForm:
-    dataset: str = datasets.SAMPLE_NAME
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    lora_target: str = "all"
-    learning_rate: float = 1e-3
-    num_train_epochs: float = 3.0
-    max_steps: int = 0  # 0: train for num_train_epochs
-    cutoff_len: int = 256
-    batch_size: int = 4
-    save_steps: int = 10  # a checkpoint every N steps: what cancel keeps and resume starts from
-    model: str = ""  # model folder; empty: the active model
-
-    def check(self) -> None:
-        if not 1 <= int(self.lora_rank) <= 256:
-            raise TrainError("LoRA rank must be between 1 and 256 (8 or 16 is typical).")
-        if int(self.lora_alpha) < 1:
-            raise TrainError("LoRA alpha must be at least 1 (usually twice the rank).")
-        if not 0 < float(self.learning_rate) <= 1:
-            raise TrainError("Learning rate must be above 0 and at most 1 (1e-4 to 1e-3 for LoRA).")
-        if int(self.max_steps) < 0 or (int(self.max_steps) == 0 and float(self.num_train_epochs) <= 0):
-            raise TrainError("Set a positive number of epochs, or a positive max steps.")
-        if not 16 <= int(self.cutoff_len) <= 131072:
-            raise TrainError("Cutoff length must be between 16 and 131072 tokens.")
-        if not 1 <= int(self.batch_size) <= 1024:
-            raise TrainError("Batch size must be between 1 and 1024.")
-        if int(self.save_steps) < 1:
-            raise TrainError("Save a checkpoint at least every 1 step (10 to 100 is typical).")
-        if not str(self.lora_target).strip():
-            raise TrainError("Choose the modules LoRA adapts ('all' for every linear layer).")
-
-
-def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
-    form.check()
-    model_dir = Path(form.model) if form.model else models.active_model(s)
-    models.read_config(model_dir)
-    ds_dir = datasets.folder(s)
-    if form.dataset not in datasets.list_names(s):
-        raise TrainError(f"There is no dataset named '{form.dataset}'.")
-    cfg = {
-        "model_name_or_path": str(model_dir),
-        "trust_remote_code": False,
-        "stage": "sft",
-        "do_train": True,
-        "finetuning_type": "lora",
-        "lora_rank": int(form.lora_rank),
-        "lora_alpha": int(form.lora_alpha),
-        "lora_target": str(form.lora_target).strip(),
-        "dataset": form.dataset,
-        "dataset_dir": str(ds_dir),
-        "template": models.template_for(model_dir),
-        "cutoff_len": int(form.cutoff_len),
-        "overwrite_cache": True,
-        "preprocessing_num_workers": 1,
-        "dataloader_num_workers": 0,
-        "output_dir": str(output_dir),
-        "logging_steps": 1,
-        "save_steps": int(form.save_steps),
-        "plot_loss": False,
-        "overwrite_output_dir": True,
-        "report_to": "none",
-        "per_device_train_batch_size": int(form.batch_size),
-        "gradient_accumulation_steps": 1,
-        "learning_rate": float(form.learning_rate),
-        "num_train_epochs": float(form.num_train_epochs),
-        "lr_scheduler_type": "cosine",
-        "warmup_ratio": 0.1,
-    }
-    if int(form.max_steps) > 0:
-        cfg["max_steps"] = int(form.max_steps)
-    if not s.gpu:
-        cfg["use_cpu"] = True  # fp32 on CPU; bf16 there would need use_cpu too
-    else:
-        cfg["bf16"] = True
-    return cfg
-
+from studio.trainform import (TARGETS, LoraForm, TrainError, build_yaml,  # noqa: F401
+                              deepspeed_config, memory_estimate, total_steps)
 
 def cli(s: config.Settings) -> str:
     return str(Path(s.train_python).with_name("llamafactory-cli"))
@@ -129,18 +46,21 @@ def command(s: config.Settings, yaml_path: Path) -> list[str]:
 
 
 def start(s: config.Settings, store: JobStore, form: LoraForm,
-          resume_from: Path | None = None) -> Job:
-    job_id, folder = store.new_folder("train")
+          resume_from: Path | None = None, kind: str = "train") -> Job:
+    job_id, folder = store.new_folder(kind)
     out = folder / "output"
     cfg = build_yaml(s, form, out)
     if resume_from is not None:
         # HF Trainer restores weights, optimizer, scheduler and data order from the checkpoint.
         cfg["resume_from_checkpoint"] = str(resume_from)
+    if form.deepspeed:
+        (folder / "deepspeed.json").write_text(json.dumps(deepspeed_config(form.deepspeed), indent=1))
+        cfg["deepspeed"] = str(folder / "deepspeed.json")
     (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
-    name = f"lora-{job_id.split('-', 1)[1]}"
+    name = f"{'lora' if kind == 'train' else kind}-{job_id.split('-', 1)[1]}"
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
             "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
-    return store.launch("train", name, command(s, folder / "train.yaml"), spec=spec,
+    return store.launch(kind, name, command(s, folder / "train.yaml"), spec=spec,
                         env=train_env(s, out), job_id=job_id, folder=folder)
 
 
@@ -176,22 +96,58 @@ def cancel(store: JobStore, job_id: str) -> Job:
 
 
 def progress(job: Job) -> dict:
-    """Latest step, total, percent, ETA and the loss curve from trainer_log.jsonl."""
+    """Latest step, total, percent, ETA, throughput, and the loss / eval loss / lr curves, from
+    the trainer_log.jsonl LLaMA-Factory appends (one line per logging step)."""
     log = Path(job.spec.get("output_dir", job.folder / "output")) / "trainer_log.jsonl"
-    points, last = [], {}
+    loss, lr, last = [], [], {}
     if log.exists():
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the trainer may be mid-write on the last line
-            last = rec
-            if rec.get("loss") is not None:
-                points.append({"step": rec["current_steps"], "loss": rec["loss"]})
+            last = {**last, **rec}
+            step = rec.get("current_steps", 0)
+            for key, series in (("loss", "train"), ("eval_loss", "eval")):
+                if rec.get(key) is not None:
+                    loss.append({"step": step, "loss": rec[key], "series": series})
+            if rec.get("lr") is not None:
+                lr.append({"step": step, "lr": rec["lr"]})
     return {"step": last.get("current_steps", 0), "total": last.get("total_steps", 0),
             "percent": float(last.get("percentage", 0.0)),
             "elapsed": last.get("elapsed_time", ""), "remaining": last.get("remaining_time", ""),
-            "loss": points}
+            "throughput": last.get("throughput"), "loss": [p for p in loss if p["series"] == "train"],
+            "curves": loss, "lr": lr}
+
+
+def seconds(hms: str) -> int:
+    h, m, sec = (int(x) for x in hms.split(":"))
+    return h * 3600 + m * 60 + sec
+
+
+def probe(s: config.Settings, store: JobStore, form: LoraForm, steps: int = 6) -> Job:
+    """A few real steps of exactly this configuration, to time it before the real run."""
+    from dataclasses import replace
+
+    short = replace(form, max_steps=steps, val_size=0.0, save_steps=10**6)
+    job = start(s, store, short, kind="probe")
+    return job
+
+
+def probe_result(s: config.Settings, job: Job, form: LoraForm) -> dict | None:
+    """Seconds per step measured by a finished probe, and what the full run would take."""
+    log = Path(job.spec.get("output_dir", "")) / "trainer_log.jsonl"
+    if job.status != "succeeded" or not log.exists():
+        return None
+    recs = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    recs = [r for r in recs if r.get("loss") is not None]
+    if len(recs) < 2:
+        return None
+    # from the first logged step on: the first step also pays for warm-up and compilation
+    per_step = (seconds(recs[-1]["elapsed_time"]) - seconds(recs[0]["elapsed_time"])) / \
+        (recs[-1]["current_steps"] - recs[0]["current_steps"])
+    total = total_steps(s, form)
+    return {"seconds_per_step": per_step, "steps": total, "total_seconds": per_step * total}
 
 
 def adapter_dir(job: Job) -> Path | None:

@@ -6,11 +6,12 @@ import gradio as gr
 import pandas as pd
 import yaml
 
-from studio import datasets, export, postmortem, training
+from studio import datasets, estimate, export, hub, postmortem, trainform, training
 from tabs.context import Ctx
 from tabs.i18n import L, msg, status
 
-EMPTY_LOSS = pd.DataFrame({"step": [], "loss": []})
+EMPTY_LOSS = pd.DataFrame({"step": [], "loss": [], "series": []})
+EMPTY_LR = pd.DataFrame({"step": [], "lr": []})
 
 
 def _runs(ctx: Ctx) -> list[tuple[str, str]]:
@@ -32,29 +33,36 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None,
     """(progress text, progress bar, loss frame, post-mortem, checkpoints, log) for one run."""
     job = ctx.store.get(job_id) if job_id else None
     if job is None:
-        return msg(request, "m_no_run"), "", EMPTY_LOSS, "", gr.update(choices=[]), ""
+        return msg(request, "m_no_run"), "", EMPTY_LOSS, EMPTY_LR, "", gr.update(choices=[]), ""
     job = ctx.store.refresh(job)
     p = training.progress(job)
     text = [f"**{job.name}** · " + msg(request, "m_status", status=status(request, job.status)),
             msg(request, "m_step", step=p["step"], total=p["total"] or "?",
                 elapsed=p["elapsed"] or "-", remaining=p["remaining"] or "-")]
+    if p["throughput"]:
+        text.append(msg(request, "m_throughput", tps=p["throughput"]))
     if job.spec.get("resumed_from"):
         text.append(msg(request, "m_resumed", ckpt=job.spec["resumed_from"].rsplit("/", 1)[-1]))
     bar = (f'<progress max="100" value="{p["percent"]:.1f}" style="width:100%"></progress>'
            f'<span> {p["percent"]:.0f}%</span>')
-    loss = pd.DataFrame(p["loss"]) if p["loss"] else EMPTY_LOSS
+    loss = pd.DataFrame(p["curves"]) if p["curves"] else EMPTY_LOSS
+    lr = pd.DataFrame(p["lr"]) if p["lr"] else EMPTY_LR
     points = [c.name for c in training.checkpoints(job)]
-    return ("\n\n".join(text), bar, loss, _postmortem(request, job),
+    return ("\n\n".join(text), bar, loss, lr, _postmortem(request, job),
             gr.update(choices=points, value=chosen if chosen in points else
                       (points[-1] if points else None)), job.log_tail(6000))
 
 
-def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save) -> training.LoraForm:
+def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine", warm=0.1,
+          drop=0.0, val=0.0, ckpt=True, q4=False, ds="") -> training.LoraForm:
     return training.LoraForm(dataset=dataset, lora_rank=int(r or 0), lora_alpha=int(a or 0),
                              lora_target=t or "", learning_rate=float(lr_ or 0),
                              num_train_epochs=float(ep or 0), max_steps=int(ms or 0),
                              cutoff_len=int(cut or 0), batch_size=int(bs or 0),
-                             save_steps=int(save or 0))
+                             save_steps=int(save or 0), grad_accum=int(accum or 0),
+                             scheduler=sched or "cosine", warmup_ratio=float(warm or 0),
+                             lora_dropout=float(drop or 0), val_size=float(val or 0),
+                             grad_ckpt=bool(ckpt), quant_4bit=bool(q4), deepspeed=ds or "")
 
 
 def build(ctx: Ctx) -> dict:
@@ -78,7 +86,27 @@ def build(ctx: Ctx) -> dict:
             with gr.Row():
                 batch = gr.Number(value=d.batch_size, label=L("batch"), precision=0, minimum=1)
                 save = gr.Number(value=d.save_steps, label=L("save_steps"), precision=0, minimum=1)
-            start = gr.Button(L("start_training"), variant="primary")
+            with gr.Accordion(L("advanced"), open=False):
+                with gr.Row():
+                    accum = gr.Number(value=d.grad_accum, label=L("grad_accum"), precision=0, minimum=1)
+                    sched = gr.Dropdown(choices=list(trainform.SCHEDULERS),
+                                        value=d.scheduler, label=L("scheduler"))
+                with gr.Row():
+                    warm = gr.Number(value=d.warmup_ratio, label=L("warmup"), minimum=0, maximum=0.99)
+                    drop = gr.Number(value=d.lora_dropout, label=L("lora_dropout"), minimum=0, maximum=0.99)
+                    val = gr.Number(value=d.val_size, label=L("val_size"), minimum=0, maximum=0.5)
+                ckpt_on = gr.Checkbox(value=d.grad_ckpt, label=L("grad_ckpt"))
+                # Shown where they can run; elsewhere greyed out with the reason.
+                cuda_note = None if ctx.s.gpu else trainform.NEEDS_CUDA
+                q4 = gr.Checkbox(value=False, label=L("qlora"), interactive=ctx.s.gpu,
+                                 info=cuda_note[0] if cuda_note else None)
+                ds_stage = gr.Dropdown(choices=[("off", ""), ("ZeRO-2", "2"), ("ZeRO-3", "3")],
+                                       value="", label=L("deepspeed"), interactive=ctx.s.gpu,
+                                       info=cuda_note[1] if cuda_note else None)
+            with gr.Row():
+                start = gr.Button(L("start_training"), variant="primary", scale=2)
+                probe = gr.Button(L("probe"), scale=1)
+            plan = gr.Markdown()
             with gr.Accordion(L("yaml_cmd"), open=False):
                 show = gr.Button(L("show_yaml"))
                 preview = gr.Code(language="yaml", interactive=False)
@@ -88,34 +116,88 @@ def build(ctx: Ctx) -> dict:
                 cancel = gr.Button(L("cancel"), variant="stop", scale=1)
             info = gr.Markdown()
             bar = gr.HTML()
-            loss = gr.LinePlot(EMPTY_LOSS, x="step", y="loss", label=L("loss_curve"), height=240)
+            with gr.Row():
+                loss = gr.LinePlot(EMPTY_LOSS, x="step", y="loss", color="series",
+                                   label=L("loss_curve"), height=240)
+                lr_plot = gr.LinePlot(EMPTY_LR, x="step", y="lr", label=L("lr_curve"), height=240)
             diagnosis = gr.Markdown()
             with gr.Row():
                 ckpt = gr.Dropdown(choices=[], label=L("checkpoint"), allow_custom_value=True, scale=2)
                 resume = gr.Button(L("resume"), scale=1)
                 merge = gr.Button(L("merge"), scale=1)
             merge_info = gr.Markdown()
+            with gr.Accordion(L("before_after"), open=False):
+                prompts = gr.Textbox(lines=3, label=L("prompts"),
+                                     value="How long is the warranty?\n退货期限是多少天？")
+                compare = gr.Button(L("compare"))
+                compare_job = gr.State(None)
+                compared = gr.Dataframe(headers=["prompt", "base", "tuned"], wrap=True,
+                                        interactive=False)
+            with gr.Accordion(L("publish"), open=False):
+                with gr.Row():
+                    repo = gr.Textbox(label=L("repo_id"), placeholder="alice/qinghe-support-lora", scale=2)
+                    token = gr.Textbox(label=L("hf_token"), type="password", scale=2)
+                    what = gr.Dropdown(choices=[(L("the_adapter"), "adapter"), (L("the_merged"), "merged")],
+                                       value="adapter", label=L("what"), scale=1)
+                    private = gr.Checkbox(value=True, label=L("private"), scale=1)
+                publish = gr.Button(L("publish_btn"))
+                published = gr.Markdown()
             with gr.Accordion(L("log"), open=False):
                 log = gr.Code(language=None, lines=12, max_lines=12)
     timer = gr.Timer(2.0)
-    form_inputs = [ds, rank, alpha, target, lr, epochs, steps, cutoff, batch, save]
+    form_inputs = [ds, rank, alpha, target, lr, epochs, steps, cutoff, batch, save,
+                   accum, sched, warm, drop, val, ckpt_on, q4, ds_stage]
+    probe_job = gr.State(None)
 
-    def do_start(dataset, r, a, t, lr_, ep, ms, cut, bs, sv, request: gr.Request):
+    # Gradio finds gr.Request by annotation; with *form it must come first.
+    def do_start(request: gr.Request, *form):
         try:
-            job = training.start(ctx.s, ctx.store, _form(dataset, r, a, t, lr_, ep, ms, cut, bs, sv))
+            job = training.start(ctx.s, ctx.store, _form(*form))
         except (training.TrainError, ValueError) as e:
             raise gr.Error(str(e))
         gr.Info(msg(request, "m_train_started", name=job.name))
         return gr.update(choices=_runs(ctx), value=job.id)
 
-    def do_preview(dataset, r, a, t, lr_, ep, ms, cut, bs, sv):
-        form = _form(dataset, r, a, t, lr_, ep, ms, cut, bs, sv)
+    def do_preview(*form):
+        form = _form(*form)
         try:
             cfg = training.build_yaml(ctx.s, form, ctx.s.home / "jobs" / "<run>" / "output")
         except (training.TrainError, ValueError) as e:
             raise gr.Error(str(e))
         return (yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False)
                 + f"\n# {' '.join(training.command(ctx.s, ctx.s.home / 'jobs/<run>/train.yaml'))}\n")
+
+    def do_plan(request: gr.Request, *form):
+        """Memory for exactly this form, and steps; with a probe, time too."""
+        form = _form(*form)
+        try:
+            est = training.memory_estimate(ctx.s, form)
+            steps_ = training.total_steps(ctx.s, form)
+        except (training.TrainError, ValueError, KeyError) as e:
+            raise gr.Error(str(e))
+        return msg(request, "m_plan", mem=f"{est['total'] / estimate.GIB:.2f} GiB",
+                   peft=estimate.peft_line(est), steps=steps_)
+
+    def do_probe(request: gr.Request, *form):
+        try:
+            job = training.probe(ctx.s, ctx.store, _form(*form))
+        except (training.TrainError, ValueError) as e:
+            raise gr.Error(str(e))
+        return job.id, do_plan(request, *form) + "\n\n" + msg(request, "m_probing")
+
+    def probe_view(request: gr.Request, job_id, *form):
+        job = ctx.store.get(job_id) if job_id else None
+        if job is None:
+            return gr.update()
+        job = ctx.store.refresh(job)
+        if job.status in ("queued", "running"):
+            return gr.update()
+        r = training.probe_result(ctx.s, job, _form(*form))
+        if r is None:
+            return msg(request, "m_probe_failed", status=job.status)
+        return do_plan(request, *form) + "\n\n" + msg(
+            request, "m_probe", sps=r["seconds_per_step"], steps=r["steps"],
+            minutes=r["total_seconds"] / 60)
 
     def do_cancel(job_id):
         if job_id:
@@ -137,6 +219,34 @@ def build(ctx: Ctx) -> dict:
             raise gr.Error(str(e))
         return msg(request, "m_merging", path=job.spec["export_dir"])
 
+    def do_publish(job_id, repo_id, tok, kind, priv, request: gr.Request):
+        job = ctx.store.get(job_id) if job_id else None
+        if job is None:
+            raise gr.Error(msg(request, "m_no_run"))
+        folder = training.adapter_dir(job) if kind == "adapter" else export.merged_dir(ctx.s, job)
+        try:
+            url = hub.push(ctx.s, folder or job.folder, repo_id, bool(priv), token=tok or None)
+        except hub.HubError as e:
+            raise gr.Error(str(e))
+        return msg(request, "m_published", url=url)
+
+    def do_compare(job_id, text, request: gr.Request):
+        try:
+            job = export.compare(ctx.s, ctx.store, job_id or "", (text or "").splitlines())
+        except export.ExportError as e:
+            raise gr.Error(str(e))
+        gr.Info(msg(request, "m_comparing"))
+        return job.id
+
+    def compare_view(job_id):
+        job = ctx.store.get(job_id) if job_id else None
+        if job is None or ctx.store.refresh(job).status in ("queued", "running"):
+            return gr.update()
+        rows = export.comparison(ctx.store.get(job_id))
+        if rows is None:
+            return [["-", ctx.store.get(job_id).error or "failed", ""]]
+        return [[r["prompt"], r["base"], r["tuned"]] for r in rows]
+
     def latest():
         runs = _runs(ctx)
         return gr.update(choices=runs, value=runs[0][1] if runs else None)
@@ -144,14 +254,20 @@ def build(ctx: Ctx) -> dict:
     def show_run(job_id, chosen, request: gr.Request):
         return view(ctx, job_id, request, chosen)
 
-    outputs = [info, bar, loss, diagnosis, ckpt, log]
+    outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log]
     # The job store is the truth: a reload or a second browser tab picks up the latest run.
     ctx.demo.load(latest, None, run)
     start.click(do_start, form_inputs, run, api_name="start_training")
     show.click(do_preview, form_inputs, preview, api_name="preview_training")
+    show.click(do_plan, form_inputs, plan, api_name="plan_training")
+    probe.click(do_probe, form_inputs, [probe_job, plan], api_name="probe_training")
+    timer.tick(probe_view, [probe_job, *form_inputs], plan, api_name=False, show_progress="hidden")
     cancel.click(do_cancel, run, run, api_name="cancel_training")
     resume.click(do_resume, [run, ckpt], run, api_name="resume_training")
     merge.click(do_merge, run, merge_info, api_name="merge_adapter")
+    compare.click(do_compare, [run, prompts], compare_job, api_name="compare_before_after")
+    timer.tick(compare_view, compare_job, compared, api_name=False, show_progress="hidden")
+    publish.click(do_publish, [run, repo, token, what, private], published, api_name="publish")
     run.change(show_run, [run, ckpt], outputs, api_name=False)
     timer.tick(show_run, [run, ckpt], outputs, api_name="training_progress", show_progress="hidden")
     return {"train_dataset": ds, "train_run": run}

@@ -20,6 +20,15 @@ def value(x):
     return x.get("value") if isinstance(x, dict) and x.get("__type__") == "update" else x
 
 
+def form(**over):
+    """The Train tab's inputs, in order, with the given changes."""
+    values = dict(dataset="mine", rank=8, alpha=16, target="all", lr=1e-3, epochs=1, steps=8,
+                  cutoff=64, batch=2, save=4, accum=1, sched="cosine", warm=0.1, drop=0.0, val=0.0,
+                  ckpt=True, q4=False, ds="")
+    values.update(over)
+    return list(values.values())
+
+
 def progress_text(c, run_id):
     info = c.predict(run_id, None, api_name="/training_progress")[0]
     return info
@@ -55,12 +64,16 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
 
     # Train: a bad form is refused with the reason; then a short LoRA run on the saved dataset.
     with pytest.raises(Exception, match="Learning rate must be above 0"):
-        c.predict("mine", 8, 16, "all", 0, 1, 8, 64, 2, 10, api_name="/start_training")
+        c.predict(*form(lr=0), api_name="/start_training")
     with pytest.raises(Exception, match="less than minimum"):  # Gradio's own range check
-        c.predict("mine", 0, 16, "all", 1e-3, 1, 8, 64, 2, 10, api_name="/start_training")
-    preview = c.predict("mine", 8, 16, "all", 1e-3, 1, 8, 64, 2, 4, api_name="/preview_training")
+        c.predict(*form(rank=0), api_name="/start_training")
+    preview = c.predict(*form(), api_name="/preview_training")
     assert "lora_rank: 8" in preview and "save_steps: 4" in preview and "llamafactory-cli train" in preview
-    run_id = value(c.predict("mine", 8, 16, "all", 1e-3, 1, 8, 64, 2, 4, api_name="/start_training"))
+    plan = c.predict(*form(), api_name="/plan_training")
+    assert "8 steps" in plan and "trainable params: 2,442,240" in plan
+    with pytest.raises(Exception, match="QLoRA needs a CUDA GPU"):
+        c.predict(*form(q4=True), api_name="/start_training")
+    run_id = value(c.predict(*form(), api_name="/start_training"))
     assert run_id.startswith("train-")
     wait_for(lambda: "step 0/" not in progress_text(c, run_id), timeout=300, every=2,
              what="the first logged training step")

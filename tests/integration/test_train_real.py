@@ -68,3 +68,38 @@ def test_merge_writes_a_full_model_that_loads(trained):
     assert folder in models.local_models(s)
     with pytest.raises(export.ExportError, match="already merged"):
         export.merge(s, store, job.id)
+
+
+def test_probe_times_a_few_real_steps_and_projects_the_run(settings):
+    from studio.jobs import JobStore
+
+    from tests.conftest import wait_for
+
+    store = JobStore(settings.home / "jobs")
+    form = training.LoraForm(cutoff_len=64, batch_size=4, num_train_epochs=2)
+    job = training.probe(settings, store, form)
+    assert job.kind == "probe" and job.name.startswith("probe-")
+    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(job.id))), timeout=600, what="the probe")
+    r = training.probe_result(settings, job, form)
+    assert r is not None and 0 < r["seconds_per_step"] < 60, job.log_tail()
+    assert r["steps"] == 18 and r["total_seconds"] == r["seconds_per_step"] * 18
+    assert training.adapters(store) == []  # a probe is not a model to serve
+
+
+def test_before_after_answers_the_same_prompts_with_base_and_tuned(trained):
+    from studio import export
+
+    from tests.conftest import wait_for
+
+    s, store, job = trained
+    cmp = export.compare(s, store, job.id, ["How long is the warranty?", "", "退货期限是多少天？"],
+                         max_new_tokens=24)
+    cmp = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(cmp.id))), timeout=600, what="the comparison job")
+    assert cmp.status == "succeeded", cmp.log_tail()
+    rows = export.comparison(cmp)
+    assert [r["prompt"] for r in rows] == ["How long is the warranty?", "退货期限是多少天？"]
+    assert all(r["base"] and r["tuned"] for r in rows)
+    with pytest.raises(export.ExportError, match="at least one prompt"):
+        export.compare(s, store, job.id, ["  "])

@@ -1,0 +1,164 @@
+"""The training form: every LoRA/QLoRA setting with a default that works, checked, and turned
+into LLaMA-Factory's YAML (the job's reproducible record)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio import config, datasets, models
+
+SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
+NEEDS_CUDA = ("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit kernels do not run on a CPU.",
+              "DeepSpeed needs CUDA GPUs; on one machine without them it has nothing to shard.")
+TARGETS = ("all", "q_proj,v_proj", "q_proj,k_proj,v_proj,o_proj")
+
+
+class TrainError(ValueError):
+    """A problem the user can act on; the message says what and how."""
+
+
+@dataclass
+class LoraForm:
+    dataset: str = datasets.SAMPLE_NAME
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_target: str = "all"
+    learning_rate: float = 1e-3
+    num_train_epochs: float = 3.0
+    max_steps: int = 0  # 0: train for num_train_epochs
+    cutoff_len: int = 256
+    batch_size: int = 4
+    save_steps: int = 10  # a checkpoint every N steps: what cancel keeps and resume starts from
+    # advanced
+    grad_accum: int = 1
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.1
+    lora_dropout: float = 0.0
+    val_size: float = 0.0  # share of rows held out to report an eval loss
+    grad_ckpt: bool = True  # ~25% slower, much less activation memory
+    quant_4bit: bool = False  # QLoRA: 4-bit base weights (bitsandbytes, CUDA only)
+    deepspeed: str = ""  # "", "2" or "3": ZeRO stage across GPUs (CUDA only)
+    model: str = ""  # model folder; empty: the active model
+
+    def check(self) -> None:
+        if not 1 <= int(self.lora_rank) <= 256:
+            raise TrainError("LoRA rank must be between 1 and 256 (8 or 16 is typical).")
+        if int(self.lora_alpha) < 1:
+            raise TrainError("LoRA alpha must be at least 1 (usually twice the rank).")
+        if not 0 < float(self.learning_rate) <= 1:
+            raise TrainError("Learning rate must be above 0 and at most 1 (1e-4 to 1e-3 for LoRA).")
+        if int(self.max_steps) < 0 or (int(self.max_steps) == 0 and float(self.num_train_epochs) <= 0):
+            raise TrainError("Set a positive number of epochs, or a positive max steps.")
+        if not 16 <= int(self.cutoff_len) <= 131072:
+            raise TrainError("Cutoff length must be between 16 and 131072 tokens.")
+        if not 1 <= int(self.batch_size) <= 1024:
+            raise TrainError("Batch size must be between 1 and 1024.")
+        if int(self.save_steps) < 1:
+            raise TrainError("Save a checkpoint at least every 1 step (10 to 100 is typical).")
+        if not str(self.lora_target).strip():
+            raise TrainError("Choose the modules LoRA adapts ('all' for every linear layer).")
+        if int(self.grad_accum) < 1:
+            raise TrainError("Gradient accumulation must be at least 1.")
+        if self.scheduler not in SCHEDULERS:
+            raise TrainError(f"Learning-rate schedule must be one of {', '.join(SCHEDULERS)}.")
+        if not 0 <= float(self.warmup_ratio) < 1 or not 0 <= float(self.lora_dropout) < 1:
+            raise TrainError("Warm-up ratio and LoRA dropout must be between 0 and 1.")
+        if not 0 <= float(self.val_size) <= 0.5:
+            raise TrainError("Hold out between 0 and 0.5 of the rows for evaluation.")
+        if str(self.deepspeed) not in ("", "2", "3"):
+            raise TrainError("DeepSpeed stage must be empty, 2 or 3.")
+
+
+def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
+    form.check()
+    model_dir = Path(form.model) if form.model else models.active_model(s)
+    models.read_config(model_dir)
+    ds_dir = datasets.folder(s)
+    if form.dataset not in datasets.list_names(s):
+        raise TrainError(f"There is no dataset named '{form.dataset}'.")
+    cfg = {
+        "model_name_or_path": str(model_dir),
+        "trust_remote_code": False,
+        "stage": "sft",
+        "do_train": True,
+        "finetuning_type": "lora",
+        "lora_rank": int(form.lora_rank),
+        "lora_alpha": int(form.lora_alpha),
+        "lora_target": str(form.lora_target).strip(),
+        "dataset": form.dataset,
+        "dataset_dir": str(ds_dir),
+        "template": models.template_for(model_dir),
+        "cutoff_len": int(form.cutoff_len),
+        "overwrite_cache": True,
+        "preprocessing_num_workers": 1,
+        "dataloader_num_workers": 0,
+        "output_dir": str(output_dir),
+        "logging_steps": 1,
+        "save_steps": int(form.save_steps),
+        "plot_loss": False,
+        "overwrite_output_dir": True,
+        "report_to": "none",
+        "per_device_train_batch_size": int(form.batch_size),
+        "gradient_accumulation_steps": int(form.grad_accum),
+        "learning_rate": float(form.learning_rate),
+        "num_train_epochs": float(form.num_train_epochs),
+        "lr_scheduler_type": form.scheduler,
+        "warmup_ratio": float(form.warmup_ratio),
+        "lora_dropout": float(form.lora_dropout),
+        "include_num_input_tokens_seen": True,  # makes the trainer log tokens/s
+    }
+    if float(form.val_size) > 0:
+        cfg.update(val_size=float(form.val_size), eval_strategy="steps",
+                   eval_steps=int(form.save_steps), per_device_eval_batch_size=int(form.batch_size))
+    if not form.grad_ckpt:
+        cfg["disable_gradient_checkpointing"] = True
+    if form.quant_4bit:
+        if not s.gpu:
+            raise TrainError(NEEDS_CUDA[0])
+        cfg.update(quantization_bit=4, quantization_method="bnb", double_quantization=True)
+    if form.deepspeed:
+        if not s.gpu:
+            raise TrainError(NEEDS_CUDA[1])
+        cfg["deepspeed"] = "<job folder>/deepspeed.json"  # written next to the YAML by start()
+    if int(form.max_steps) > 0:
+        cfg["max_steps"] = int(form.max_steps)
+    if not s.gpu:
+        cfg["use_cpu"] = True  # fp32 on CPU; bf16 there would need use_cpu too
+    else:
+        cfg["bf16"] = True
+    return cfg
+
+
+
+
+def deepspeed_config(stage: str) -> dict:
+    """A ZeRO config whose sizes the HF Trainer fills in ("auto")."""
+    zero = {"stage": int(stage), "overlap_comm": False, "contiguous_gradients": True,
+            "reduce_bucket_size": "auto"}
+    if stage == "3":
+        zero.update(stage3_gather_16bit_weights_on_model_save=True,
+                    stage3_prefetch_bucket_size="auto", stage3_param_persistence_threshold="auto")
+    return {"train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto",
+            "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
+            "bf16": {"enabled": "auto"}, "zero_optimization": zero}
+
+
+def total_steps(s: config.Settings, form: LoraForm) -> int:
+    """Optimizer steps the run will take (what the trainer's progress counts to)."""
+    if int(form.max_steps) > 0:
+        return int(form.max_steps)
+    _, records = datasets.load(s, form.dataset)
+    rows = len(records) - math.ceil(len(records) * float(form.val_size)) if float(form.val_size) else len(records)
+    per_epoch = math.ceil(rows / (int(form.batch_size) * int(form.grad_accum)))
+    return max(1, math.ceil(per_epoch * float(form.num_train_epochs)))
+
+
+def memory_estimate(s: config.Settings, form: LoraForm) -> dict:
+    """The Models tab's estimate for exactly this form."""
+    from studio import estimate
+
+    model_dir = Path(form.model) if form.model else models.active_model(s)
+    return estimate.estimate(models.read_config(model_dir), "qlora" if form.quant_4bit else "lora",
+                             int(form.lora_rank), str(form.lora_target), int(form.batch_size),
+                             int(form.cutoff_len), bool(form.grad_ckpt), bf16=s.gpu)
