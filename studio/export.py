@@ -19,17 +19,23 @@ class ExportError(ValueError):
     """A problem the user can act on; the message says what and how."""
 
 
-def merged_dir(s: config.Settings, job: Job) -> Path:
-    return s.models / f"{Path(job.spec['model']).name}-{job.name}"
-
-
-def merge(s: config.Settings, store: JobStore, train_job_id: str) -> Job:
+def _trained(store: JobStore, train_job_id: str) -> tuple[Job, Path]:
+    """A training run and its saved adapter, or the reason there is none."""
     job = store.get(train_job_id)
     if job is None or job.kind != "train":
         raise ExportError(f"There is no training run {train_job_id}.")
     adapter = training.adapter_dir(store.refresh(job))
     if adapter is None:
         raise ExportError(f"{job.name} has no saved adapter yet: wait for it to finish.")
+    return job, adapter
+
+
+def merged_dir(s: config.Settings, job: Job) -> Path:
+    return s.models / f"{Path(job.spec['model']).name}-{job.name}"
+
+
+def merge(s: config.Settings, store: JobStore, train_job_id: str) -> Job:
+    job, adapter = _trained(store, train_job_id)
     target = merged_dir(s, job)
     if (target / "config.json").exists():
         raise ExportError(f"{target.name} is already merged: find it on the Models tab.")
@@ -52,12 +58,7 @@ COMPARER = Path(__file__).with_name("lf_compare.py")
 
 def compare(s: config.Settings, store: JobStore, train_job_id: str, prompts: list[str],
             max_new_tokens: int = 96) -> Job:
-    job = store.get(train_job_id)
-    if job is None or job.kind != "train":
-        raise ExportError(f"There is no training run {train_job_id}.")
-    adapter = training.adapter_dir(store.refresh(job))
-    if adapter is None:
-        raise ExportError(f"{job.name} has no saved adapter yet: wait for it to finish.")
+    job, adapter = _trained(store, train_job_id)
     prompts = [p.strip() for p in prompts if p.strip()][:10]
     if not prompts:
         raise ExportError("Write at least one prompt (one per line).")
