@@ -42,6 +42,7 @@ def studio_run(s, store, form) -> tuple[float, Path]:
 def direct_run(s, yaml_path: Path, out: Path) -> float:
     cfg = yaml.safe_load(yaml_path.read_text())
     cfg["output_dir"] = str(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     direct = out.parent / "direct.yaml"
     direct.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, **training.train_env(s, out)}

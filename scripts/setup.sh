@@ -83,8 +83,10 @@ if ! up_to_date app "${app_req[@]}"; then
 fi
 
 # --- train -------------------------------------------------------------------------------------
-if ! up_to_date train "$ROOT/requirements-train.txt"; then
-  build_env train "$ROOT/requirements-train.txt"
+train_req=("$ROOT/requirements-train.txt")
+[ "$device" = cuda ] && train_req+=("$ROOT/requirements-train-gpu.txt")
+if ! up_to_date train "${train_req[@]}"; then
+  build_env train "${train_req[@]}"
   if [ "$device" = cpu ]; then
     drop_cuda_extras train
     # LLaMA-Factory imports torchaudio at the top of its multimodal plugin, so text training
@@ -95,7 +97,7 @@ if ! up_to_date train "$ROOT/requirements-train.txt"; then
     rm -f "$site"/torchaudio/lib/*.so
     "$VENVS/train/bin/python" -c 'import torchaudio'
   fi
-  stamp_env train "$ROOT/requirements-train.txt"
+  stamp_env train "${train_req[@]}"
 fi
 
 # --- serve -------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ RULES = [
      ("Use a model transformers supports natively (its -hf variant), or allow remote code for "
       "this model only if you trust its authors.",)),
     (r"does not appear to have a file named|is not a local folder and is not a valid model"
-     r"|Can't load tokenizer|OSError: .*config\.json",
+     r"|Can't load tokenizer|Couldn't instantiate the backend tokenizer|Error no file named"
+     r"|OSError: .*config\.json",
      "The model files could not be loaded.",
      ("Check the model folder on the Models tab, or download the model again.",)),
     (r"Address already in use",

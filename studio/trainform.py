@@ -21,6 +21,7 @@ class TrainError(ValueError):
 @dataclass
 class LoraForm:
     dataset: str = datasets.SAMPLE_NAME
+    method: str = "lora"  # "lora", or "full": every weight trains and the run writes a whole model
     lora_rank: int = 8
     lora_alpha: int = 16
     lora_target: str = "all"
@@ -42,6 +43,10 @@ class LoraForm:
     model: str = ""  # model folder; empty: the active model
 
     def check(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise TrainError("Method must be lora or full.")
+        if self.method == "full" and self.quant_4bit:
+            raise TrainError("QLoRA trains LoRA adapters on 4-bit weights; a full fine-tune cannot.")
         if not 1 <= int(self.lora_rank) <= 256:
             raise TrainError("LoRA rank must be between 1 and 256 (8 or 16 is typical).")
         if int(self.lora_alpha) < 1:
@@ -82,10 +87,7 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         "trust_remote_code": False,
         "stage": "sft",
         "do_train": True,
-        "finetuning_type": "lora",
-        "lora_rank": int(form.lora_rank),
-        "lora_alpha": int(form.lora_alpha),
-        "lora_target": str(form.lora_target).strip(),
+        "finetuning_type": form.method,
         "dataset": form.dataset,
         "dataset_dir": str(ds_dir),
         "template": models.template_for(model_dir),
@@ -105,9 +107,11 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         "num_train_epochs": float(form.num_train_epochs),
         "lr_scheduler_type": form.scheduler,
         "warmup_ratio": float(form.warmup_ratio),
-        "lora_dropout": float(form.lora_dropout),
         "include_num_input_tokens_seen": True,  # makes the trainer log tokens/s
     }
+    if form.method == "lora":
+        cfg.update(lora_rank=int(form.lora_rank), lora_alpha=int(form.lora_alpha),
+                   lora_target=str(form.lora_target).strip(), lora_dropout=float(form.lora_dropout))
     if float(form.val_size) > 0:
         cfg.update(val_size=float(form.val_size), eval_strategy="steps",
                    eval_steps=int(form.save_steps), per_device_eval_batch_size=int(form.batch_size))
@@ -159,6 +163,9 @@ def memory_estimate(s: config.Settings, form: LoraForm) -> dict:
     from studio import estimate
 
     model_dir = Path(form.model) if form.model else models.active_model(s)
-    return estimate.estimate(models.read_config(model_dir), "qlora" if form.quant_4bit else "lora",
+    method = "qlora" if form.quant_4bit else form.method
+    if method == "full":
+        method = "full_bf16" if s.gpu else "full_fp32"
+    return estimate.estimate(models.read_config(model_dir), method,
                              int(form.lora_rank), str(form.lora_target), int(form.batch_size),
                              int(form.cutoff_len), bool(form.grad_ckpt), bf16=s.gpu)

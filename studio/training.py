@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from studio import config
+from studio import config, models
 from studio.jobs import Job, JobStore
 from studio.trainform import (TARGETS, LoraForm, TrainError, build_yaml,  # noqa: F401
                               deepspeed_config, memory_estimate, total_steps)
@@ -48,7 +48,13 @@ def command(s: config.Settings, yaml_path: Path) -> list[str]:
 def start(s: config.Settings, store: JobStore, form: LoraForm,
           resume_from: Path | None = None, kind: str = "train") -> Job:
     job_id, folder = store.new_folder(kind)
+    name = f"{form.method if kind == 'train' else kind}-{job_id.split('-', 1)[1]}"
     out = folder / "output"
+    if form.method == "full" and kind == "train":
+        # A full fine-tune writes a whole model: train straight into the models folder, so it
+        # shows up on the Models tab (config.json appears when the run saves it).
+        base = Path(form.model) if form.model else models.active_model(s)
+        out = s.models / f"{base.name}-{name}"
     cfg = build_yaml(s, form, out)
     if resume_from is not None:
         # HF Trainer restores weights, optimizer, scheduler and data order from the checkpoint.
@@ -57,7 +63,6 @@ def start(s: config.Settings, store: JobStore, form: LoraForm,
         (folder / "deepspeed.json").write_text(json.dumps(deepspeed_config(form.deepspeed), indent=1))
         cfg["deepspeed"] = str(folder / "deepspeed.json")
     (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
-    name = f"{'lora' if kind == 'train' else kind}-{job_id.split('-', 1)[1]}"
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
             "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
     return store.launch(kind, name, command(s, folder / "train.yaml"), spec=spec,

@@ -135,7 +135,8 @@ def build(ctx: Ctx) -> dict:
             f["template"] = entry.template
         return facts_markdown(f, f"**{repo_id}** · {msg(request, 'm_not_downloaded')}", request)
 
-    def fetch(repo_id, request: gr.Request):
+    def fetch(repo_id, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+        progress(0, desc=repo_id)  # huggingface_hub's own progress bars drive it from here on
         try:
             path = models.download(ctx.s, (repo_id or "").strip())
         except models.ModelError as e:

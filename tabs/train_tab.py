@@ -53,8 +53,27 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None,
                       (points[-1] if points else None)), job.log_tail(6000))
 
 
+RUN_COLUMNS = ["run", "status", "dataset", "rank", "lr", "steps", "last loss", "checkpoints",
+               "adapter", "merged"]
+
+
+def runs_rows(ctx: Ctx) -> list[list]:
+    """Every run with its config, outcome and artefacts."""
+    rows = []
+    for job in ctx.store.list(kind="train"):
+        job = ctx.store.refresh(job)
+        f, p = job.spec.get("form", {}), training.progress(job)
+        adapter = training.adapter_dir(job)
+        merged = export.merged_dir(ctx.s, job)
+        rows.append([job.name, job.status, f.get("dataset"), f.get("lora_rank"), f.get("learning_rate"),
+                     f"{p['step']}/{p['total'] or '?'}", p["loss"][-1]["loss"] if p["loss"] else "",
+                     len(training.checkpoints(job)), str(adapter) if adapter else "",
+                     str(merged) if (merged / "config.json").exists() else ""])
+    return rows
+
+
 def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine", warm=0.1,
-          drop=0.0, val=0.0, ckpt=True, q4=False, ds="") -> training.LoraForm:
+          drop=0.0, val=0.0, ckpt=True, q4=False, ds="", method="lora") -> training.LoraForm:
     return training.LoraForm(dataset=dataset, lora_rank=int(r or 0), lora_alpha=int(a or 0),
                              lora_target=t or "", learning_rate=float(lr_ or 0),
                              num_train_epochs=float(ep or 0), max_steps=int(ms or 0),
@@ -62,7 +81,8 @@ def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine",
                              save_steps=int(save or 0), grad_accum=int(accum or 0),
                              scheduler=sched or "cosine", warmup_ratio=float(warm or 0),
                              lora_dropout=float(drop or 0), val_size=float(val or 0),
-                             grad_ckpt=bool(ckpt), quant_4bit=bool(q4), deepspeed=ds or "")
+                             grad_ckpt=bool(ckpt), quant_4bit=bool(q4), deepspeed=ds or "",
+                             method=method or "lora")
 
 
 def build(ctx: Ctx) -> dict:
@@ -70,8 +90,11 @@ def build(ctx: Ctx) -> dict:
     with gr.Row():
         with gr.Column(scale=1):
             # Choices change while the app runs (new datasets, new runs); the service checks the value.
-            ds = gr.Dropdown(choices=datasets.list_names(ctx.s), value=d.dataset, label=L("dataset"),
-                             allow_custom_value=True)
+            with gr.Row():
+                ds = gr.Dropdown(choices=datasets.list_names(ctx.s), value=d.dataset,
+                                 label=L("dataset"), allow_custom_value=True, scale=2)
+                method = gr.Dropdown(choices=[("LoRA", "lora"), (L("full_ft"), "full")],
+                                     value=d.method, label=L("method"), scale=1)
             with gr.Row():
                 rank = gr.Number(value=d.lora_rank, label=L("lora_rank"), precision=0, minimum=1)
                 alpha = gr.Number(value=d.lora_alpha, label=L("lora_alpha"), precision=0, minimum=1)
@@ -144,9 +167,12 @@ def build(ctx: Ctx) -> dict:
                 published = gr.Markdown()
             with gr.Accordion(L("log"), open=False):
                 log = gr.Code(language=None, lines=12, max_lines=12)
+            with gr.Accordion(L("all_runs"), open=False):
+                runs_table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, wrap=True)
+                refresh_runs = gr.Button(L("refresh"))
     timer = gr.Timer(2.0)
     form_inputs = [ds, rank, alpha, target, lr, epochs, steps, cutoff, batch, save,
-                   accum, sched, warm, drop, val, ckpt_on, q4, ds_stage]
+                   accum, sched, warm, drop, val, ckpt_on, q4, ds_stage, method]
     probe_job = gr.State(None)
 
     # Gradio finds gr.Request by annotation; with *form it must come first.
@@ -257,6 +283,8 @@ def build(ctx: Ctx) -> dict:
     outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log]
     # The job store is the truth: a reload or a second browser tab picks up the latest run.
     ctx.demo.load(latest, None, run)
+    ctx.demo.load(lambda: runs_rows(ctx), None, runs_table)
+    refresh_runs.click(lambda: runs_rows(ctx), None, runs_table, api_name="list_runs")
     start.click(do_start, form_inputs, run, api_name="start_training")
     show.click(do_preview, form_inputs, preview, api_name="preview_training")
     show.click(do_plan, form_inputs, plan, api_name="plan_training")

@@ -24,7 +24,7 @@ def form(**over):
     """The Train tab's inputs, in order, with the given changes."""
     values = dict(dataset="mine", rank=8, alpha=16, target="all", lr=1e-3, epochs=1, steps=8,
                   cutoff=64, batch=2, save=4, accum=1, sched="cosine", warm=0.1, drop=0.0, val=0.0,
-                  ckpt=True, q4=False, ds="")
+                  ckpt=True, q4=False, ds="", method="lora")
     values.update(over)
     return list(values.values())
 
@@ -86,6 +86,8 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
              what="training to finish after the restart")
     assert "step 8/8" in progress_text(c, run_id)
     adapter = "lora-" + run_id.split("-", 1)[1]
+    [row] = [r for r in c.predict(api_name="/list_runs")["data"] if r[0] == adapter]
+    assert row[1] == "succeeded" and row[2] == "mine" and row[5] == "8/8" and row[7] == 2
 
     # Knowledge: ingest two documents and find the right chunk.
     report, docs = c.predict([handle_file(str(DOCS / "qinghe_policies.md")),

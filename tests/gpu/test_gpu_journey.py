@@ -26,3 +26,14 @@ def test_bf16_training_and_compiled_serving_on_the_gpu(settings):
         assert serving.state(store, srv) == "ready", store.get(srv.id).log_tail()
     finally:
         serving.stop(store, srv.id)
+
+
+def test_qlora_trains_in_4_bit_on_the_gpu(settings):
+    settings.gpu = True
+    store = JobStore(settings.home / "jobs")
+    job = training.start(settings, store, training.LoraForm(max_steps=3, cutoff_len=128,
+                                                            quant_4bit=True))
+    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(job.id))), timeout=600, what="QLoRA training")
+    assert job.status == "succeeded", job.log_tail()
+    assert "quantization_bit: 4" in (job.folder / "train.yaml").read_text()

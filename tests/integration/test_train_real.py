@@ -103,3 +103,48 @@ def test_before_after_answers_the_same_prompts_with_base_and_tuned(trained):
     assert all(r["base"] and r["tuned"] for r in rows)
     with pytest.raises(export.ExportError, match="at least one prompt"):
         export.compare(s, store, job.id, ["  "])
+
+
+def test_full_fine_tune_writes_a_whole_model_into_the_models_folder(settings, models_dir):
+    from studio import models
+    from studio.jobs import JobStore
+
+    from tests.conftest import wait_for
+
+    base = models_dir / "SmolLM2-135M-Instruct"
+    settings.models_dir = settings.home / "models"  # this test's own folder, not the shared one
+    store = JobStore(settings.home / "jobs")
+    form = training.LoraForm(method="full", max_steps=2, cutoff_len=64, batch_size=2,
+                             model=str(base))
+    job = training.start(settings, store, form)
+    assert job.name.startswith("full-")
+    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(job.id))), timeout=600, what="the full fine-tune")
+    assert job.status == "succeeded", job.log_tail()
+    out = settings.models / f"{base.name}-{job.name}"
+    assert out in models.local_models(settings)
+    assert models.facts(out)["parameters"] == 134_515_008
+    assert training.adapters(store) == []  # nothing to serve as an adapter
+
+
+def test_a_real_failure_gets_a_post_mortem(settings, tmp_path):
+    """A model folder with a config but no tokenizer or weights: LLaMA-Factory fails, and the
+    post-mortem names the cause from the real log."""
+    import shutil
+
+    from studio import postmortem
+    from studio.jobs import JobStore
+
+    from tests.conftest import wait_for
+
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    shutil.copy(settings.models / "SmolLM2-135M-Instruct" / "config.json", broken)
+    store = JobStore(settings.home / "jobs")
+    job = training.start(settings, store, training.LoraForm(max_steps=2, model=str(broken)))
+    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(job.id))), timeout=300, what="the failing run")
+    assert job.status == "failed"
+    found = postmortem.diagnose(job.log_tail(200_000), job.exit_code)
+    assert found.cause == "The model files could not be loaded.", found
+    assert found.evidence

@@ -109,3 +109,12 @@ def test_progress_reads_eval_loss_lr_and_throughput(tmp_path):
     assert p["curves"] == [{"step": 1, "loss": 2.0, "series": "train"},
                            {"step": 2, "loss": 1.8, "series": "eval"}]
     assert p["lr"] == [{"step": 1, "lr": 1e-3}] and p["throughput"] == 120.5
+
+
+def test_full_fine_tune_has_no_lora_settings_and_its_own_estimate(settings, tmp_path):
+    cfg = training.build_yaml(settings, training.LoraForm(method="full"), tmp_path)
+    assert cfg["finetuning_type"] == "full" and not any(k.startswith("lora_") for k in cfg)
+    est = training.memory_estimate(settings, training.LoraForm(method="full"))
+    assert est["trainable"] == est["params"] == 134_515_008
+    with pytest.raises(training.TrainError, match="full fine-tune cannot"):
+        training.build_yaml(settings, training.LoraForm(method="full", quant_4bit=True), tmp_path)
