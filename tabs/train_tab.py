@@ -30,7 +30,7 @@ def _postmortem(request, job) -> str:
 
 def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None,
          chosen: str | None = None):
-    """(progress text, progress bar, loss frame, post-mortem, checkpoints, log) for one run."""
+    """(progress text, bar, loss frame, lr frame, post-mortem, checkpoints, log) for one run."""
     job = ctx.store.get(job_id) if job_id else None
     if job is None:
         return msg(request, "m_no_run"), "", EMPTY_LOSS, EMPTY_LR, "", gr.update(choices=[]), ""
