@@ -38,12 +38,16 @@ def report(request, problems: list[tuple[int, str]], n: int) -> str:
     return "\n".join(lines)
 
 
+EMPTY_HIST = pd.DataFrame({"tokens": pd.Series(dtype="int64"), "rows": pd.Series(dtype="int64")})
+
+
 def _histogram(lengths: list[int]) -> pd.DataFrame:
+    """Rows per token-length bin (the bin's first token count on x)."""
     if not lengths:
-        return pd.DataFrame({"tokens": [], "rows": []})
+        return EMPTY_HIST
     width = max(8, -(-max(lengths) // 12))
     bins = pd.Series([(x // width) * width for x in lengths]).value_counts().sort_index()
-    return pd.DataFrame({"tokens": [f"{b}-{b + width - 1}" for b in bins.index], "rows": bins.values})
+    return pd.DataFrame({"tokens": bins.index.astype("int64"), "rows": bins.values.astype("int64")})
 
 
 def build(ctx: Ctx) -> dict:
@@ -69,8 +73,7 @@ def build(ctx: Ctx) -> dict:
         rendered = gr.HighlightedText(label=L("as_trained"), combine_adjacent=False,
                                       color_map={"trained": "green", "masked": "gray"})
         counts = gr.Markdown()
-        hist = gr.BarPlot(pd.DataFrame({"tokens": [], "rows": []}), x="tokens", y="rows",
-                          label=L("length_hist"), height=220)
+        hist = gr.BarPlot(EMPTY_HIST, x="tokens", y="rows", label=L("length_hist"))
     with gr.Accordion(L("import_export"), open=False):
         with gr.Row():
             upload = gr.File(label=L("import_file"), file_types=[".json", ".jsonl", ".csv"])
