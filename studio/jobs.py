@@ -128,6 +128,12 @@ class JobStore:
         with self._db() as db:
             db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*cols.values(), job_id))
 
+    def update_spec(self, job_id: str, **changes) -> Job:
+        """Merge changes into a job's spec (e.g. the adapters a running server now holds)."""
+        job = self.get(job_id)
+        self._update(job_id, spec=json.dumps({**job.spec, **changes}))
+        return self.get(job_id)
+
     # --- lifecycle ---------------------------------------------------------------------------
     def new_folder(self, kind: str) -> tuple[str, Path]:
         job_id = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"

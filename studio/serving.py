@@ -5,9 +5,13 @@ on a free port unless told otherwise, and is "ready" when /health answers 200.
 """
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import socket
 import urllib.error
 import urllib.request
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from studio import config, models, training
@@ -26,27 +30,77 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class DeployOptions:
+    """The settings that matter for one deployment; None means the studio's default."""
+    max_model_len: int | None = None  # context the server allocates KV cache for
+    kv_cache_gib: int | None = None  # CPU: memory for the KV cache (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_share: float = 0.9  # GPU: share of the card vLLM may take (weights + KV cache)
+    tensor_parallel: int = 1  # GPUs one model is split across
+    dtype: str = "auto"  # auto: float32 on CPU (eager bf16 was wrong there), the model's own on GPU
+    prefix_caching: bool = True  # reuse the KV cache of a shared prompt prefix
+    max_lora_rank: int = 0  # 0: the largest rank among the adapters (at least 8)
+    max_loras: int = 4  # adapters resident at once, including ones loaded later at runtime
+    api_key: bool = False  # require a generated key on every /v1 request
+    host: str | None = None  # None: the studio's host (127.0.0.1 unless opened)
+
+
+def gpu_count() -> int:
+    from studio import models
+
+    gpu = models.detect_gpu()
+    if gpu is None:
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return len([d for d in visible.split(",") if d.strip()]) if visible else 1
+
+
 def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], host: str,
-                  port: int) -> list[str]:
+                  port: int, opts: DeployOptions | None = None) -> list[str]:
+    opts = opts or DeployOptions()
     # `python -m ...api_server` and not the `vllm` console script: vllm-cpu registers its
     # metadata under another name and the console script fails to start.
     cmd = [s.serve_python, "-m", "vllm.entrypoints.openai.api_server",
            "--model", str(model_dir), "--served-model-name", model_dir.name,
            "--host", host, "--port", str(port),
-           "--max-model-len", str(s.serve_max_model_len)]
+           "--max-model-len", str(opts.max_model_len or s.serve_max_model_len)]
     if not s.gpu:
         # Eager starts in ~40 s instead of 100-200 s; eager bf16 gave garbage on the default model.
-        cmd += ["--enforce-eager", "--dtype", "float32"]
+        cmd += ["--enforce-eager", "--dtype", "float32" if opts.dtype == "auto" else opts.dtype]
+    else:
+        cmd += ["--dtype", opts.dtype, "--gpu-memory-utilization", str(opts.gpu_memory_share),
+                "--tensor-parallel-size", str(opts.tensor_parallel)]
+    if not opts.prefix_caching:
+        cmd.append("--no-enable-prefix-caching")
+    # LoRA is always on, so adapters trained later can be loaded without a restart.
+    rank = max([a["rank"] for a in adapters] + [opts.max_lora_rank, 8])
+    max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), VLLM_LORA_RANKS[-1])
+    cmd += ["--enable-lora", "--max-lora-rank", str(max_rank),
+            "--max-loras", str(max(opts.max_loras, len(adapters), 1))]
     if adapters:
-        rank = max(a["rank"] for a in adapters)
-        max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), VLLM_LORA_RANKS[-1])
-        cmd += ["--enable-lora", "--max-lora-rank", str(max_rank), "--max-loras", str(len(adapters)),
-                "--lora-modules", *[f"{a['name']}={a['path']}" for a in adapters]]
+        cmd += ["--lora-modules", *[f"{a['name']}={a['path']}" for a in adapters]]
     return cmd
 
 
+def check_options(s: config.Settings, opts: DeployOptions) -> None:
+    if opts.max_model_len is not None and not 64 <= int(opts.max_model_len) <= 1_048_576:
+        raise ServeError("Max model length must be between 64 and 1,048,576 tokens.")
+    if opts.kv_cache_gib is not None and not 1 <= int(opts.kv_cache_gib) <= 1024:
+        raise ServeError("KV-cache space must be between 1 and 1024 GiB.")
+    if not 0.1 <= float(opts.gpu_memory_share) <= 0.98:
+        raise ServeError("GPU memory share must be between 0.1 and 0.98.")
+    if int(opts.tensor_parallel) > max(1, gpu_count()):
+        raise ServeError(f"Tensor parallel size {opts.tensor_parallel} needs as many GPUs; "
+                         f"this machine has {gpu_count()}.")
+    if opts.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        raise ServeError("dtype must be auto, float32, bfloat16 or float16.")
+
+
 def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
-          adapter_names: list[str] | None = None, host: str | None = None) -> Job:
+          adapter_names: list[str] | None = None, host: str | None = None,
+          opts: DeployOptions | None = None) -> Job:
+    opts = opts or DeployOptions()
+    check_options(s, opts)
     model_dir = Path(model_dir or models.active_model(s))
     models.read_config(model_dir)
     available = training.adapters(store, base=model_dir)
@@ -56,16 +110,65 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
         if missing:
             raise ServeError(f"No trained adapter for this model named: {', '.join(missing)}.")
         available = [a for a in available if a["name"] in adapter_names]
-    host = host or s.host
+    host = host or opts.host or s.host
     port = free_port(host)
     env = {"HF_HOME": str(s.hf_home), "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
            "DO_NOT_TRACK": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
     if not s.gpu:
-        env["VLLM_CPU_KVCACHE_SPACE"] = str(s.serve_cpu_kv_gib)
-    cmd = build_command(s, model_dir, available, host, port)
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(opts.kv_cache_gib or s.serve_cpu_kv_gib)
+    key = secrets.token_urlsafe(24) if opts.api_key else None
+    if key:
+        env["VLLM_API_KEY"] = key  # by environment: never on a command line, in the job row or a log
+    cmd = build_command(s, model_dir, available, host, port, opts)
+    job_id, folder = store.new_folder("serve")
+    if key:
+        (folder / "api_key").touch(mode=0o600)
+        (folder / "api_key").write_text(key)
     spec = {"model": str(model_dir), "served_name": model_dir.name, "host": host, "port": port,
-            "adapters": [a["name"] for a in available]}
-    return store.launch("serve", f"{model_dir.name}@{port}", cmd, spec=spec, env=env)
+            "adapters": [a["name"] for a in available], "options": asdict(opts)}
+    return store.launch("serve", f"{model_dir.name}@{port}", cmd, spec=spec, env=env,
+                        job_id=job_id, folder=folder)
+
+
+def api_key(job: Job) -> str | None:
+    f = job.folder / "api_key"
+    return f.read_text().strip() if f.exists() else None
+
+
+def _post(job: Job, path: str, body: dict, timeout: float = 60) -> tuple[int, str]:
+    req = urllib.request.Request(base_url(job) + path, data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    if api_key(job):
+        req.add_header("Authorization", f"Bearer {api_key(job)}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as e:
+        raise ServeError(f"The server at {base_url(job)} did not answer: {e}") from e
+
+
+def load_adapter(store: JobStore, job: Job, name: str) -> Job:
+    """Load a trained adapter into a running server, without a restart."""
+    found = [a for a in training.adapters(store, base=Path(job.spec["model"])) if a["name"] == name]
+    if not found:
+        raise ServeError(f"No trained adapter named {name} for {job.spec['served_name']}.")
+    if name in job.spec.get("adapters", []):
+        raise ServeError(f"{name} is already being served.")
+    code, text = _post(job, "/load_lora_adapter", {"lora_name": name, "lora_path": str(found[0]["path"])})
+    if code != 200:
+        raise ServeError(f"vLLM refused to load {name} ({code}): {text[:300]}")
+    return store.update_spec(job.id, adapters=[*job.spec.get("adapters", []), name])
+
+
+def unload_adapter(store: JobStore, job: Job, name: str) -> Job:
+    if name not in job.spec.get("adapters", []):
+        raise ServeError(f"{name} is not being served.")
+    code, text = _post(job, "/unload_lora_adapter", {"lora_name": name})
+    if code != 200:
+        raise ServeError(f"vLLM refused to unload {name} ({code}): {text[:300]}")
+    return store.update_spec(job.id, adapters=[a for a in job.spec["adapters"] if a != name])
 
 
 def base_url(job: Job) -> str:
@@ -92,13 +195,16 @@ def state(store: JobStore, job: Job) -> str:
     return job.status
 
 
+def running(store: JobStore) -> list[Job]:
+    """Every serving job still running, newest first: several can run side by side."""
+    return [j for j in (store.refresh(x) for x in store.list(kind="serve", status=("queued", "running")))
+            if j.status == "running"]
+
+
 def current(store: JobStore) -> Job | None:
     """The most recent serving job that is still running, if any."""
-    for job in store.list(kind="serve", status=("queued", "running")):
-        job = store.refresh(job)
-        if job.status == "running":
-            return job
-    return None
+    live = running(store)
+    return live[0] if live else None
 
 
 def stop(store: JobStore, job_id: str) -> Job:
@@ -112,9 +218,10 @@ def served_models(job: Job) -> list[str]:
 
 def snippet(job: Job) -> str:
     url, model = base_url(job), job.spec["served_name"]
+    auth = '\n  -H "Authorization: Bearer <your key>" \\' if api_key(job) else ""
     return f'''# Python (pip install openai)
 from openai import OpenAI
-client = OpenAI(base_url="{url}", api_key="EMPTY")
+client = OpenAI(base_url="{url}", api_key="{'<your key>' if api_key(job) else 'EMPTY'}")
 reply = client.chat.completions.create(
     model="{model}",  # or an adapter: {", ".join(job.spec.get("adapters", [])) or "none yet"}
     messages=[{{"role": "user", "content": "Hello!"}}],
@@ -122,6 +229,6 @@ reply = client.chat.completions.create(
 print(reply.choices[0].message.content)
 
 # curl
-curl {url}/chat/completions -H "Content-Type: application/json" \\
+curl {url}/chat/completions -H "Content-Type: application/json" \\{auth}
   -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 '''

@@ -8,9 +8,10 @@ from tabs.context import Ctx
 from tabs.i18n import L, msg
 
 
-def _model_choices(ctx: Ctx) -> list[str]:
-    job = serving.current(ctx.store)
-    return serving.served_models(job) if job is not None else []
+def _model_choices(ctx: Ctx) -> list[tuple[str, str]]:
+    """Every model of every running deployment, as (label, "job id|model")."""
+    return [(f"{m} · {job.name}", f"{job.id}|{m}") for job in serving.running(ctx.store)
+            for m in serving.served_models(job)]
 
 
 def build(ctx: Ctx) -> dict:
@@ -27,7 +28,11 @@ def build(ctx: Ctx) -> dict:
 
     def refresh_models(current):
         choices = _model_choices(ctx)
-        value = current if current in choices else (choices[-1] if choices else None)
+        values = [v for _, v in choices]
+        # keep the user's pick; else the newest deployment's last adapter (the freshly tuned one)
+        live = serving.running(ctx.store)
+        default = f"{live[0].id}|{serving.served_models(live[0])[-1]}" if live else None
+        value = current if current in values else default
         return gr.update(choices=choices, value=value)
 
     def respond(question, history, model_name, use_rag, request: gr.Request):
@@ -36,7 +41,8 @@ def build(ctx: Ctx) -> dict:
         if not question:
             yield history, ""
             return
-        job = serving.current(ctx.store)
+        job_id, _, model_name = (model_name or "").partition("|")
+        job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is None or serving.state(ctx.store, job) != "ready":
             raise gr.Error(msg(request, "m_deploy_first"))
         model_name = model_name or serving.served_models(job)[0]
@@ -51,6 +57,7 @@ def build(ctx: Ctx) -> dict:
         tail = chat.sources_block(hits)
         try:
             for text in chat.stream(serving.base_url(job), model_name, messages,
+                                    api_key=serving.api_key(job) or "EMPTY",
                                     max_tokens=ctx.s.chat_max_tokens,
                                     temperature=ctx.s.chat_temperature,
                                     repetition_penalty=ctx.s.chat_repetition_penalty):

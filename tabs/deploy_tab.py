@@ -1,84 +1,168 @@
-"""Deploy tab: serve the active model and its adapters with vLLM; status, endpoint, code snippet."""
+"""Deploy tab: serve the active model and its adapters with vLLM (several deployments can run),
+with the settings that matter, adapters loaded without restarts, and live telemetry."""
 from __future__ import annotations
 
 import time
 
 import gradio as gr
+import pandas as pd
 
-from studio import models, serving, training
+from studio import models, serving, telemetry, training
 from tabs.context import Ctx
 from tabs.i18n import L, msg, status
+
+EMPTY_T = pd.DataFrame({"seconds": [], "value": [], "series": []})
 
 
 def _adapter_choices(ctx: Ctx) -> list[str]:
     return [a["name"] for a in training.adapters(ctx.store, base=models.active_model(ctx.s))]
 
 
-def view(ctx: Ctx, request: gr.Request | None = None):
-    """(status text, endpoint url, snippet, log tail) of the current deployment."""
-    job = serving.current(ctx.store)
+def _deployments(ctx: Ctx) -> list[tuple[str, str]]:
+    return [(j.name, j.id) for j in serving.running(ctx.store)]
+
+
+def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
+    """(status, endpoint, snippet, log, throughput plot, load plot, numbers) of one deployment."""
+    job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
     if job is None:
         last = ctx.store.list(kind="serve")
         if last and last[0].status in ("failed", "lost"):
             j = last[0]
             return (msg(request, "m_status", status=status(request, j.status)) + " · "
-                    + msg(request, "m_error", e=j.error), "", "", j.log_tail(6000))
-        return msg(request, "m_no_server"), "", "", ""
+                    + msg(request, "m_error", e=j.error), "", "", j.log_tail(6000), EMPTY_T, EMPTY_T, "")
+        return msg(request, "m_no_server"), "", "", "", EMPTY_T, EMPTY_T, ""
     st = serving.state(ctx.store, job)
     served = ", ".join(f"`{m}`" for m in serving.served_models(job))
     text = f"**{job.name}** · " + msg(request, "m_status", status=status(request, st)) + f" · {served}"
     if st == "starting":  # vLLM takes from ~40 s (CPU, eager) to a few minutes to load
         text += " · " + msg(request, "m_waiting", s=int(time.time() - (job.started or time.time())))
-    ready = st == "ready"
-    return text, serving.base_url(job) if ready else "", serving.snippet(job) if ready else "", \
-        job.log_tail(6000)
+    if st != "ready":
+        return text, "", "", job.log_tail(6000), EMPTY_T, EMPTY_T, ""
+    telemetry.scrape(job, serving.base_url(job))
+    points = telemetry.history(job)
+    speed = pd.DataFrame([{"seconds": p["seconds"], "value": p["tokens_per_s"], "series": "tokens/s"}
+                          for p in points]) if points else EMPTY_T
+    load = pd.DataFrame([{"seconds": p["seconds"], "value": p[k], "series": k}
+                         for p in points for k in ("running", "waiting", "kv_usage_pct")]) \
+        if points else EMPTY_T
+    t = telemetry.totals(job) or {}
+    numbers = msg(request, "m_telemetry", gen=int(t.get("generation_tokens", 0)),
+                  ttft=f"{t['ttft_mean_s'] * 1000:.0f} ms" if t.get("ttft_mean_s") else "-",
+                  hit=f"{t['prefix_hit_pct']:.0f}%" if t.get("prefix_hit_pct") is not None else "-")
+    return (text, serving.base_url(job), serving.snippet(job), job.log_tail(6000), speed, load,
+            numbers)
 
 
 def build(ctx: Ctx) -> dict:
+    gpus = serving.gpu_count()
     with gr.Row():
         with gr.Column(scale=1):
             active = gr.Markdown()
             adapters = gr.Dropdown(choices=_adapter_choices(ctx), label=L("adapters"),
                                    multiselect=True, allow_custom_value=True)
+            with gr.Accordion(L("deploy_settings"), open=False):
+                max_len = gr.Number(value=ctx.s.serve_max_model_len, precision=0, minimum=64,
+                                    label=L("max_len"), info=L("i_max_len"))
+                if ctx.s.gpu:
+                    mem = gr.Slider(0.1, 0.98, value=0.9, step=0.01, label=L("gpu_share"),
+                                    info=L("i_gpu_share"))
+                else:
+                    mem = gr.Number(value=ctx.s.serve_cpu_kv_gib, precision=0, minimum=1,
+                                    label=L("kv_gib"), info=L("i_kv_gib"))
+                tp = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, gpus),
+                               label=L("tp"), interactive=gpus > 1, info=L("i_tp"))
+                dtype = gr.Dropdown(choices=["auto", "float32", "bfloat16", "float16"], value="auto",
+                                    label="dtype", info=L("i_dtype"))
+                prefix = gr.Checkbox(value=True, label=L("prefix_cache"), info=L("i_prefix"))
+                with gr.Row():
+                    max_rank = gr.Number(value=0, precision=0, minimum=0, label=L("max_rank"))
+                    max_loras = gr.Number(value=4, precision=0, minimum=1, label=L("max_loras"))
+                need_key = gr.Checkbox(value=False, label=L("api_key"), info=L("i_api_key"))
+                host = gr.Textbox(value=ctx.s.host, label=L("host"), info=L("i_host"))
             with gr.Row():
                 deploy = gr.Button(L("deploy"), variant="primary")
                 stop = gr.Button(L("stop"), variant="stop")
+            key_once = gr.Textbox(label=L("key_once"), visible=False, buttons=["copy"])
         with gr.Column(scale=2):
+            which = gr.Dropdown(choices=_deployments(ctx), label=L("deployment"),
+                                allow_custom_value=True)
             info = gr.Markdown()
             url = gr.Textbox(label=L("endpoint"), interactive=False, buttons=["copy"])
+            with gr.Row():
+                runtime = gr.Dropdown(choices=[], label=L("runtime_adapter"), allow_custom_value=True,
+                                      scale=2)
+                load_btn = gr.Button(L("load_adapter"), scale=1)
+                unload_btn = gr.Button(L("unload_adapter"), scale=1)
+            numbers = gr.Markdown()
+            with gr.Row():
+                speed = gr.LinePlot(EMPTY_T, x="seconds", y="value", color="series",
+                                    label=L("tokens_s"), height=200)
+                load = gr.LinePlot(EMPTY_T, x="seconds", y="value", color="series",
+                                   label=L("load_kv"), height=200)
             code = gr.Code(label=L("snippet"), language="python", interactive=False)
             with gr.Accordion(L("log"), open=False):
                 log = gr.Code(language=None, lines=12, max_lines=12)
-    timer = gr.Timer(2.0)
+    timer = gr.Timer(3.0)
 
     def refresh_form(request: gr.Request):
         path = models.active_model(ctx.s)
         choices = _adapter_choices(ctx)
-        return msg(request, "m_active", name=path.name), gr.update(choices=choices, value=choices)
+        return (msg(request, "m_active", name=path.name), gr.update(choices=choices, value=choices),
+                gr.update(choices=choices))
 
-    def do_deploy(names, request: gr.Request):
-        running = serving.current(ctx.store)
-        if running is not None:  # one deployment at a time for now: replace it
-            serving.stop(ctx.store, running.id)
+    def do_deploy(names, mlen, memv, tpv, dt, pc, mr, ml, key, hostv, request: gr.Request):
+        opts = serving.DeployOptions(
+            max_model_len=int(mlen or 0) or None, tensor_parallel=int(tpv or 1), dtype=dt or "auto",
+            prefix_caching=bool(pc), max_lora_rank=int(mr or 0), max_loras=int(ml or 4),
+            api_key=bool(key), host=(hostv or "").strip() or None,
+            **({"gpu_memory_share": float(memv)} if ctx.s.gpu else {"kv_cache_gib": int(memv or 0) or None}))
         try:
-            serving.start(ctx.s, ctx.store, adapter_names=list(names or []))
+            job = serving.start(ctx.s, ctx.store, adapter_names=list(names or []), opts=opts)
         except (serving.ServeError, models.ModelError) as e:
             raise gr.Error(str(e))
-        return view(ctx, request)
+        shown = serving.api_key(job)
+        return (gr.update(choices=_deployments(ctx) or [(job.name, job.id)], value=job.id),
+                gr.update(value=shown or "", visible=bool(shown)))
 
-    def do_stop(request: gr.Request):
-        job = serving.current(ctx.store)
+    def do_stop(job_id):
+        job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is not None:
             serving.stop(ctx.store, job.id)
-        return view(ctx, request)
+        left = _deployments(ctx)
+        return gr.update(choices=left, value=left[0][1] if left else None)
 
-    def show(request: gr.Request):
-        return view(ctx, request)
+    def do_runtime(job_id, name, loading: bool, request: gr.Request):
+        job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
+        if job is None:
+            raise gr.Error(msg(request, "m_no_server"))
+        try:
+            (serving.load_adapter if loading else serving.unload_adapter)(ctx.store, job, name or "")
+        except serving.ServeError as e:
+            raise gr.Error(str(e))
+        return view(ctx, job.id, request)
 
-    outputs = [info, url, code, log]
-    ctx.demo.load(refresh_form, None, [active, adapters])
-    ctx.demo.load(show, None, outputs)
-    deploy.click(do_deploy, adapters, outputs, api_name="deploy")
-    stop.click(do_stop, None, outputs, api_name="stop_deploy")
-    timer.tick(show, None, outputs, api_name="deploy_status", show_progress="hidden")
-    return {"deploy_refresh": (refresh_form, [active, adapters])}
+    def do_load(job_id, name, request: gr.Request):
+        return do_runtime(job_id, name, True, request)
+
+    def do_unload(job_id, name, request: gr.Request):
+        return do_runtime(job_id, name, False, request)
+
+    def show(job_id, request: gr.Request):
+        return view(ctx, job_id, request)
+
+    def latest():
+        live = _deployments(ctx)
+        return gr.update(choices=live, value=live[0][1] if live else None)
+
+    outputs = [info, url, code, log, speed, load, numbers]
+    settings = [adapters, max_len, mem, tp, dtype, prefix, max_rank, max_loras, need_key, host]
+    ctx.demo.load(refresh_form, None, [active, adapters, runtime])
+    ctx.demo.load(latest, None, which)
+    deploy.click(do_deploy, settings, [which, key_once], api_name="deploy")
+    stop.click(do_stop, which, which, api_name="stop_deploy")
+    load_btn.click(do_load, [which, runtime], outputs, api_name="load_adapter")
+    unload_btn.click(do_unload, [which, runtime], outputs, api_name="unload_adapter")
+    which.change(show, which, outputs, api_name=False)
+    timer.tick(show, which, outputs, api_name="deploy_status", show_progress="hidden")
+    return {"deploy_refresh": (refresh_form, [active, adapters, runtime])}

@@ -100,18 +100,23 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert "Deleted k2_kettle_manual.txt" in report
     assert [r[0] for r in docs["data"]] == ["qinghe_policies.md"]
 
-    # Deploy: the active model with the adapter just trained.
-    c.predict([adapter], api_name="/deploy")
+    # Deploy: the active model with the adapter just trained, behind a generated API key.
+    which, key = c.predict([adapter], 1024, 2, 1, "auto", True, 0, 4, True, "127.0.0.1",
+                           api_name="/deploy")
+    deployment = value(which)
+    assert deployment.startswith("serve-") and len(value(key)) > 20
     status = wait_for(lambda: (lambda s: s if "ready" in s[0] else None)(
-        c.predict(api_name="/deploy_status")), timeout=600, every=3, what="the deployment")
+        c.predict(deployment, api_name="/deploy_status")), timeout=600, every=3,
+        what="the deployment")
     assert status[1].startswith("http://127.0.0.1:") and adapter in status[0]
-    assert value(c.predict(None, api_name="/chat_models")) == adapter
+    assert "<your key>" in status[2] and value(key) not in status[2]
+    assert value(c.predict(None, api_name="/chat_models")) == f"{deployment}|{adapter}"
 
     # Chat: the tuned model answers with retrieval, and the sources name file and chunk.
-    history, box = c.predict("How many days do I have to return a product?", [], adapter, True,
-                             api_name="/chat")
+    history, box = c.predict("How many days do I have to return a product?", [],
+                             f"{deployment}|{adapter}", True, api_name="/chat")
     answer = history[-1]["content"]
     answer = answer if isinstance(answer, str) else "".join(p.get("text", "") for p in answer)
     assert "qinghe_policies.md (chunk" in answer and box == ""
-    info = c.predict(api_name="/stop_deploy")[0]
-    assert "No deployment" in info
+    assert value(c.predict(deployment, api_name="/stop_deploy")) is None
+    assert "No deployment" in c.predict(None, api_name="/deploy_status")[0]

@@ -17,10 +17,11 @@ def test_cpu_command_is_eager_float32_with_adapters(settings):
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
 
 
-def test_gpu_command_has_no_cpu_flags_and_no_lora_without_adapters(settings):
+def test_gpu_command_has_no_cpu_flags_and_lora_stays_ready_without_adapters(settings):
     settings.gpu = True
     cmd = serving.build_command(settings, Path("/m/x"), [], "127.0.0.1", 8001)
-    assert "--enforce-eager" not in cmd and "--enable-lora" not in cmd
+    assert "--enforce-eager" not in cmd and "--lora-modules" not in cmd
+    assert cmd[cmd.index("--max-lora-rank") + 1] == "8"  # adapters can still be loaded later
 
 
 def test_free_port_is_bindable():
@@ -42,3 +43,26 @@ def test_snippet_and_url(tmp_path):
     assert 'base_url="http://127.0.0.1:8001/v1"' in code and "curl http://127.0.0.1:8001/v1" in code
     compile(code.split("# curl")[0], "snippet", "exec")  # the Python part is valid Python
     assert not serving.healthy(job, timeout=0.5)  # nothing listens there
+
+
+def test_deploy_options_reach_the_command(settings):
+    settings.gpu = True
+    opts = serving.DeployOptions(max_model_len=4096, gpu_memory_share=0.5, dtype="bfloat16",
+                                 prefix_caching=False, max_lora_rank=32, max_loras=2)
+    cmd = serving.build_command(settings, Path("/m/x"), [], "0.0.0.0", 8001, opts)
+    assert cmd[cmd.index("--max-model-len") + 1] == "4096"
+    assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.5"
+    assert cmd[cmd.index("--dtype") + 1] == "bfloat16" and "--no-enable-prefix-caching" in cmd
+    assert cmd[cmd.index("--max-lora-rank") + 1] == "32" and cmd[cmd.index("--max-loras") + 1] == "2"
+    assert "--lora-modules" not in cmd and "--enable-lora" in cmd  # ready for runtime loading
+
+
+def test_bad_deploy_options_are_refused(settings):
+    import pytest
+
+    for bad, words in ((serving.DeployOptions(max_model_len=10), "Max model length"),
+                       (serving.DeployOptions(tensor_parallel=2), "needs as many GPUs"),
+                       (serving.DeployOptions(dtype="int3"), "dtype"),
+                       (serving.DeployOptions(gpu_memory_share=1.5), "memory share")):
+        with pytest.raises(serving.ServeError, match=words):
+            serving.check_options(settings, bad)
