@@ -228,6 +228,12 @@ reply = client.chat.completions.create(
 )
 print(reply.choices[0].message.content)
 
+# LlamaIndex (pip install llama-index-llms-openai-like)
+from llama_index.llms.openai_like import OpenAILike
+llm = OpenAILike(model="{model}", api_base="{url}", api_key="{'<your key>' if api_key(job) else 'EMPTY'}",
+                 is_chat_model=True)
+print(llm.complete("Hello!"))
+
 # curl
 curl {url}/chat/completions -H "Content-Type: application/json" \\{auth}
   -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'

@@ -41,7 +41,8 @@ def test_snippet_and_url(tmp_path):
     assert serving.served_models(job) == ["m", "lora-1"]
     code = serving.snippet(job)
     assert 'base_url="http://127.0.0.1:8001/v1"' in code and "curl http://127.0.0.1:8001/v1" in code
-    compile(code.split("# curl")[0], "snippet", "exec")  # the Python part is valid Python
+    compile(code.split("# curl")[0], "snippet", "exec")  # the Python parts are valid Python
+    assert 'OpenAILike(model="m", api_base="http://127.0.0.1:8001/v1"' in code
     assert not serving.healthy(job, timeout=0.5)  # nothing listens there
 
 
