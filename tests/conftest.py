@@ -64,6 +64,12 @@ def wait_for(predicate, timeout: float, every: float = 1.0, what: str = "conditi
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def wait_done(store, job_id: str, timeout: float, what: str):
+    """Wait until a job has ended (any final status) and return it."""
+    return wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
+        store.refresh(store.get(job_id))), timeout, what=what)
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, models_dir):
     """One real LLaMA-Factory LoRA run of a few steps, shared by the tests that need an adapter."""
@@ -73,8 +79,7 @@ def trained(tmp_path_factory, models_dir):
     s = config.load(home=tmp_path_factory.mktemp("trained"), models_dir=models_dir)
     store = JobStore(s.home / "jobs")
     job = training.start(s, store, training.LoraForm(max_steps=3, cutoff_len=128, batch_size=4))
-    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(job.id))), timeout=600, what="the training job")
+    job = wait_done(store, job.id, timeout=600, what="the training job")
     return s, store, job
 
 

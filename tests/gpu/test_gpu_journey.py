@@ -5,7 +5,7 @@ import pytest
 from studio import serving, training
 from studio.jobs import JobStore
 
-from tests.conftest import wait_for
+from tests.conftest import wait_done, wait_for
 
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 
@@ -15,8 +15,7 @@ def test_bf16_training_and_compiled_serving_on_the_gpu(settings):
     store = JobStore(settings.home / "jobs")
     job = training.start(settings, store, training.LoraForm(max_steps=3, cutoff_len=128))
     assert "bf16: true" in (job.folder / "train.yaml").read_text()
-    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(job.id))), timeout=600, what="GPU training")
+    job = wait_done(store, job.id, timeout=600, what="GPU training")
     assert job.status == "succeeded", job.log_tail()
     srv = serving.start(settings, store)
     try:
@@ -33,7 +32,6 @@ def test_qlora_trains_in_4_bit_on_the_gpu(settings):
     store = JobStore(settings.home / "jobs")
     job = training.start(settings, store, training.LoraForm(max_steps=3, cutoff_len=128,
                                                             quant_4bit=True))
-    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(job.id))), timeout=600, what="QLoRA training")
+    job = wait_done(store, job.id, timeout=600, what="QLoRA training")
     assert job.status == "succeeded", job.log_tail()
     assert "quantization_bit: 4" in (job.folder / "train.yaml").read_text()

@@ -26,7 +26,7 @@ def test_lora_run_writes_an_adapter_and_metrics(trained):
 def test_cancelled_run_keeps_its_checkpoint_and_resumes_from_it(settings):
     from studio.jobs import JobStore
 
-    from tests.conftest import wait_for
+    from tests.conftest import wait_done, wait_for
 
     store = JobStore(settings.home / "jobs")
     form = training.LoraForm(max_steps=12, cutoff_len=64, batch_size=2, save_steps=2)
@@ -43,8 +43,7 @@ def test_cancelled_run_keeps_its_checkpoint_and_resumes_from_it(settings):
 
     again = training.resume(settings, store, job.id)
     assert again.spec["resumed_from"] == str(last)
-    again = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(again.id))), timeout=600, what="the resumed run")
+    again = wait_done(store, again.id, timeout=600, what="the resumed run")
     assert again.status == "succeeded", again.log_tail()
     p = training.progress(again)
     assert p["step"] == 12 and p["loss"][0]["step"] == int(last.name.split("-")[1]) + 1
@@ -55,12 +54,11 @@ def test_cancelled_run_keeps_its_checkpoint_and_resumes_from_it(settings):
 def test_merge_writes_a_full_model_that_loads(trained):
     from studio import export, models
 
-    from tests.conftest import wait_for
+    from tests.conftest import wait_done
 
     s, store, job = trained
     merge = export.merge(s, store, job.id)
-    merge = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(merge.id))), timeout=600, what="the merge job")
+    merge = wait_done(store, merge.id, timeout=600, what="the merge job")
     assert merge.status == "succeeded", merge.log_tail()
     folder = export.merged_dir(s, job)
     f = models.facts(folder)
@@ -73,14 +71,13 @@ def test_merge_writes_a_full_model_that_loads(trained):
 def test_probe_times_a_few_real_steps_and_projects_the_run(settings):
     from studio.jobs import JobStore
 
-    from tests.conftest import wait_for
+    from tests.conftest import wait_done
 
     store = JobStore(settings.home / "jobs")
     form = training.LoraForm(cutoff_len=64, batch_size=4, num_train_epochs=2)
     job = training.probe(settings, store, form)
     assert job.kind == "probe" and job.name.startswith("probe-")
-    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(job.id))), timeout=600, what="the probe")
+    job = wait_done(store, job.id, timeout=600, what="the probe")
     r = training.probe_result(settings, job, form)
     assert r is not None and 0 < r["seconds_per_step"] < 60, job.log_tail()
     assert r["steps"] == 18 and r["total_seconds"] == r["seconds_per_step"] * 18
@@ -90,13 +87,12 @@ def test_probe_times_a_few_real_steps_and_projects_the_run(settings):
 def test_before_after_answers_the_same_prompts_with_base_and_tuned(trained):
     from studio import export
 
-    from tests.conftest import wait_for
+    from tests.conftest import wait_done
 
     s, store, job = trained
     cmp = export.compare(s, store, job.id, ["How long is the warranty?", "", "退货期限是多少天？"],
                          max_new_tokens=24)
-    cmp = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(cmp.id))), timeout=600, what="the comparison job")
+    cmp = wait_done(store, cmp.id, timeout=600, what="the comparison job")
     assert cmp.status == "succeeded", cmp.log_tail()
     rows = export.comparison(cmp)
     assert [r["prompt"] for r in rows] == ["How long is the warranty?", "退货期限是多少天？"]
@@ -109,7 +105,7 @@ def test_full_fine_tune_writes_a_whole_model_into_the_models_folder(settings, mo
     from studio import models
     from studio.jobs import JobStore
 
-    from tests.conftest import wait_for
+    from tests.conftest import wait_done
 
     base = models_dir / "SmolLM2-135M-Instruct"
     settings.models_dir = settings.home / "models"  # this test's own folder, not the shared one
@@ -118,8 +114,7 @@ def test_full_fine_tune_writes_a_whole_model_into_the_models_folder(settings, mo
                              model=str(base))
     job = training.start(settings, store, form)
     assert job.name.startswith("full-")
-    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(job.id))), timeout=600, what="the full fine-tune")
+    job = wait_done(store, job.id, timeout=600, what="the full fine-tune")
     assert job.status == "succeeded", job.log_tail()
     out = settings.models / f"{base.name}-{job.name}"
     assert out in models.local_models(settings)
@@ -135,15 +130,14 @@ def test_a_real_failure_gets_a_post_mortem(settings, tmp_path):
     from studio import postmortem
     from studio.jobs import JobStore
 
-    from tests.conftest import wait_for
+    from tests.conftest import wait_done
 
     broken = tmp_path / "broken-model"
     broken.mkdir()
     shutil.copy(settings.models / "SmolLM2-135M-Instruct" / "config.json", broken)
     store = JobStore(settings.home / "jobs")
     job = training.start(settings, store, training.LoraForm(max_steps=2, model=str(broken)))
-    job = wait_for(lambda: (lambda j: j if j.status not in ("queued", "running") else None)(
-        store.refresh(store.get(job.id))), timeout=300, what="the failing run")
+    job = wait_done(store, job.id, timeout=300, what="the failing run")
     assert job.status == "failed"
     found = postmortem.diagnose(job.log_tail(200_000), job.exit_code)
     assert found.cause == "The model files could not be loaded.", found
