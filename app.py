@@ -39,8 +39,8 @@ def build_ui(ctx):
         h["tab_train"].select(dataset_names, h["train_dataset"], h["train_dataset"], api_name=False)
         fn, outs = h["deploy_refresh"]
         h["tab_deploy"].select(fn, None, outs, api_name=False)
-        fn, outs = h["chat_refresh"]
-        h["tab_chat"].select(fn, outs, outs, api_name=False)
+        fn, ins, outs = h["chat_refresh"]
+        h["tab_chat"].select(fn, ins, outs, api_name=False)
     return demo
 
 

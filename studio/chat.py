@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from studio.knowledge import Hit
 
 SYSTEM = "You are a helpful assistant. Answer briefly."
-RAG_SYSTEM = ("You are a helpful assistant. Answer the question using only the numbered sources "
+RAG_SYSTEM = ("Answer the question using only the numbered sources "
               "below, and cite them like [1]. If the sources do not contain the answer, say so.\n\n"
               "{sources}")
 
@@ -30,12 +30,14 @@ def text_of(content) -> str:
     return "" if content is None else str(content)
 
 
-def build_messages(history: list[dict], question: str, hits: list[Hit] | None) -> list[dict]:
+def build_messages(history: list[dict], question: str, hits: list[Hit] | None,
+                   system: str | None = None) -> list[dict]:
+    base = (system or "").strip() or SYSTEM
     if hits:
         sources = "\n\n".join(f"[{i}] ({h.label})\n{h.text}" for i, h in enumerate(hits, start=1))
-        system = RAG_SYSTEM.format(sources=sources)
+        system = base + "\n\n" + RAG_SYSTEM.format(sources=sources)
     else:
-        system = SYSTEM
+        system = base
     msgs = [{"role": "system", "content": system}]
     for m in history:
         if m.get("role") in ("user", "assistant"):
@@ -52,24 +54,68 @@ def sources_block(hits: list[Hit]) -> str:
 
 
 def stream(base_url: str, model: str, messages: list[dict], max_tokens: int = 256,
-           temperature: float = 0.3, api_key: str = "EMPTY",
-           repetition_penalty: float = 1.0) -> Iterator[str]:
-    """Yield the growing reply as the server streams it."""
+           temperature: float = 0.3, api_key: str = "EMPTY", repetition_penalty: float = 1.0,
+           top_p: float = 1.0) -> Iterator[str]:
+    """Yield the growing reply as the server streams it. The server applies the chat template."""
     from openai import APIConnectionError, APIStatusError, OpenAI
 
-    client = OpenAI(base_url=base_url, api_key=api_key, timeout=120, max_retries=0)
+    client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=120, max_retries=0)
+    # repetition_penalty is vLLM's extension (small models loop without it); other servers may
+    # reject unknown fields, so it is only sent when asked for.
+    extra = {"repetition_penalty": repetition_penalty} if repetition_penalty != 1.0 else None
     text = ""
     try:
-        # repetition_penalty is vLLM's extension: small models loop on one sentence without it.
         for chunk in client.chat.completions.create(
                 model=model, messages=messages, stream=True, max_tokens=max_tokens,
-                temperature=temperature, extra_body={"repetition_penalty": repetition_penalty}):
+                temperature=temperature, top_p=top_p, extra_body=extra):
             if chunk.choices and chunk.choices[0].delta.content:
                 text += chunk.choices[0].delta.content
                 yield text
     except APIConnectionError as e:
-        raise ChatError(f"Cannot reach the model server at {base_url}: is it deployed?") from e
+        raise ChatError(f"Cannot reach the model server at {base_url}: is it running?") from e
     except APIStatusError as e:
-        raise ChatError(f"The model server refused the request ({e.status_code}): {e.message}") from e
+        raise ChatError(explain(e.status_code, str(e.message))) from e
     if not text:
         yield ""
+
+
+def explain(code: int, detail: str) -> str:
+    """An endpoint's refusal in words a user can act on."""
+    if code == 401:
+        return "The endpoint refused the API key (401): check the key."
+    if code == 404:
+        return f"The endpoint does not serve this model (404): {detail[:200]}"
+    if code in (429, 503):
+        return f"The endpoint is overloaded ({code}): wait a moment and send again."
+    if code == 400 and ("context" in detail.lower() or "maximum" in detail.lower()):
+        return ("The conversation is longer than the model's context: clear it, or deploy with a "
+                f"larger max model length. ({detail[:200]})")
+    return f"The endpoint refused the request ({code}): {detail[:300]}"
+
+
+def list_models(base_url: str, api_key: str = "") -> list[str]:
+    """The model ids an OpenAI-compatible endpoint serves."""
+    from openai import APIConnectionError, APIStatusError, OpenAI
+
+    client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=15, max_retries=0)
+    try:
+        return [m.id for m in client.models.list().data]
+    except APIConnectionError as e:
+        raise ChatError(f"Cannot reach {base_url}: check the URL (it usually ends in /v1).") from e
+    except APIStatusError as e:
+        raise ChatError(explain(e.status_code, str(e.message))) from e
+
+
+def to_markdown(history: list[dict]) -> str:
+    out = ["# Conversation", ""]
+    for m in history:
+        who = {"user": "**You**", "assistant": "**Assistant**"}.get(m.get("role"), m.get("role"))
+        out += [f"{who}:", "", text_of(m.get("content")), ""]
+    return "\n".join(out)
+
+
+def to_json(history: list[dict]) -> str:
+    import json
+
+    return json.dumps([{"role": m.get("role"), "content": text_of(m.get("content"))} for m in history],
+                      ensure_ascii=False, indent=1)

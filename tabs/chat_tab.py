@@ -1,5 +1,8 @@
-"""Chat tab: stream answers from the deployed model (base or adapter), optionally grounded."""
+"""Chat tab: stream answers from any running deployment (base or adapter) or an external
+OpenAI-compatible endpoint, optionally grounded in the knowledge base; export the conversation."""
 from __future__ import annotations
+
+import time
 
 import gradio as gr
 
@@ -7,11 +10,13 @@ from studio import chat, knowledge, serving
 from tabs.context import Ctx
 from tabs.i18n import L, msg
 
+EXTERNAL = "external"
+
 
 def _model_choices(ctx: Ctx) -> list[tuple[str, str]]:
-    """Every model of every running deployment, as (label, "job id|model")."""
+    """Every model of every running deployment, as (label, "job id|model"), then external."""
     return [(f"{m} · {job.name}", f"{job.id}|{m}") for job in serving.running(ctx.store)
-            for m in serving.served_models(job)]
+            for m in serving.served_models(job)] + [(L("external_target"), EXTERNAL)]
 
 
 def build(ctx: Ctx) -> dict:
@@ -20,57 +25,125 @@ def build(ctx: Ctx) -> dict:
                             allow_custom_value=True)
         rag = gr.Checkbox(value=True, label=L("use_rag"), scale=1)
         refresh = gr.Button(L("refresh"), scale=1)
+    with gr.Row(visible=False) as ext_row:
+        ext_url = gr.Textbox(label=L("ext_url"), placeholder="https://api.example.com/v1", scale=3)
+        ext_key = gr.Textbox(label=L("ext_key"), type="password", scale=2)
+        ext_model = gr.Dropdown(choices=[], label=L("ext_model"), allow_custom_value=True, scale=2)
+        ext_list = gr.Button(L("ext_list"), scale=1)
+    with gr.Accordion(L("chat_settings"), open=False):
+        system = gr.Textbox(label=L("system_prompt"), value=chat.SYSTEM, lines=2)
+        with gr.Row():
+            temperature = gr.Slider(0, 2, value=ctx.s.chat_temperature, step=0.05, label=L("temperature"))
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p")
+            max_tokens = gr.Number(value=ctx.s.chat_max_tokens, precision=0, minimum=1,
+                                   label=L("max_tokens"))
     bot = gr.Chatbot(height=420, label=L("tab_chat"), show_label=False)
     with gr.Row():
         box = gr.Textbox(label=L("message"), scale=5, lines=1)
         send = gr.Button(L("send"), variant="primary", scale=1)
-        clear = gr.Button(L("clear"), scale=1)
+        stop = gr.Button(L("stop"), variant="stop", scale=1)
+    with gr.Row():
+        regen = gr.Button(L("regenerate"))
+        clear = gr.Button(L("clear"))
+        export = gr.Button(L("export_chat"))
+    exported = gr.File(label=L("download_file"), file_count="multiple", interactive=False)
+    speed = gr.Markdown()
 
-    def refresh_models(current):
+    def refresh_models(current, url=""):
         choices = _model_choices(ctx)
         values = [v for _, v in choices]
-        # keep the user's pick; else the newest deployment's last adapter (the freshly tuned one)
+        # keep the user's pick; else the newest deployment's last adapter (the freshly tuned one).
+        # An external target with no URL yet was never really chosen: the dropdown falls on it
+        # when it is the only choice.
         live = serving.running(ctx.store)
         default = f"{live[0].id}|{serving.served_models(live[0])[-1]}" if live else None
-        value = current if current in values else default
-        return gr.update(choices=choices, value=value)
+        keep = current in values and not (current == EXTERNAL and not (url or "").strip() and live)
+        return gr.update(choices=choices, value=current if keep else default)
 
-    def respond(question, history, model_name, use_rag, request: gr.Request):
-        question = (question or "").strip()
-        history = list(history or [])
-        if not question:
-            yield history, ""
-            return
-        job_id, _, model_name = (model_name or "").partition("|")
+    def target(choice, url, key, ext, request):
+        """(base url, api key, model, vLLM extras?) for the chosen target."""
+        if choice == EXTERNAL:
+            if not (url or "").strip() or not (ext or "").strip():
+                raise gr.Error(msg(request, "m_ext_needed"))
+            return url.strip().rstrip("/"), key or "", ext.strip(), False
+        job_id, _, name = (choice or "").partition("|")
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is None or serving.state(ctx.store, job) != "ready":
             raise gr.Error(msg(request, "m_deploy_first"))
-        model_name = model_name or serving.served_models(job)[0]
+        return serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], True
+
+    def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, request):
+        base, api_key, name, ours = target(choice, url, key, ext, request)
         hits = []
         if use_rag:
             try:
                 hits = ctx.kb.search(question)
             except knowledge.KnowledgeError:
                 hits = []
-        messages = chat.build_messages(history, question, hits)
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
-        tail = chat.sources_block(hits)
+        messages = chat.build_messages(history, question, hits, sys_prompt)
+        history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+        t0, first, text = time.perf_counter(), None, ""
         try:
-            for text in chat.stream(serving.base_url(job), model_name, messages,
-                                    api_key=serving.api_key(job) or "EMPTY",
-                                    max_tokens=ctx.s.chat_max_tokens,
-                                    temperature=ctx.s.chat_temperature,
-                                    repetition_penalty=ctx.s.chat_repetition_penalty):
+            for text in chat.stream(base, name, messages, max_tokens=int(mt or 256),
+                                    temperature=float(temp), top_p=float(tp), api_key=api_key,
+                                    repetition_penalty=ctx.s.chat_repetition_penalty if ours else 1.0):
+                first = first or time.perf_counter() - t0
                 history[-1] = {"role": "assistant", "content": text}
-                yield history, ""
+                yield history, "", ""
+        except chat.ChatError as e:
+            # The error goes into the conversation; the question stays there to send again.
+            history[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
+            yield history, "", ""
+            return
+        took = time.perf_counter() - t0
+        history[-1] = {"role": "assistant", "content": text + chat.sources_block(hits)}
+        yield history, "", msg(request, "m_speed", ttft=(first or took) * 1000, secs=took)
+
+    # Gradio finds gr.Request by annotation; with *rest it must come first.
+    def respond(request: gr.Request, question, history, *rest):
+        question = (question or "").strip()
+        if not question:
+            yield list(history or []), "", ""
+            return
+        yield from answer(question, list(history or []), *rest, request)
+
+    def regenerate(request: gr.Request, history, *rest):
+        history = list(history or [])
+        while history and history[-1].get("role") != "user":
+            history.pop()
+        if not history:
+            yield history, "", ""
+            return
+        question = chat.text_of(history.pop().get("content"))
+        yield from answer(question, history, *rest, request)
+
+    def list_external(url, key, request: gr.Request):
+        try:
+            names = chat.list_models((url or "").strip().rstrip("/"), key or "")
         except chat.ChatError as e:
             raise gr.Error(str(e))
-        history[-1] = {"role": "assistant", "content": chat.text_of(history[-1]["content"]) + tail}
-        yield history, ""
+        return gr.update(choices=names, value=names[0] if names else None)
 
-    ctx.demo.load(refresh_models, model, model)
-    refresh.click(refresh_models, model, model, api_name="chat_models")
-    send.click(respond, [box, bot, model, rag], [bot, box], api_name="chat")
-    box.submit(respond, [box, bot, model, rag], [bot, box], api_name=False)
-    clear.click(lambda: ([], ""), None, [bot, box], api_name=False)
-    return {"chat_model": model, "chat_refresh": (refresh_models, model)}
+    def do_export(history):
+        if not history:
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = ctx.s.path("exports")
+        md, js = folder / f"chat-{stamp}.md", folder / f"chat-{stamp}.json"
+        md.write_text(chat.to_markdown(history), encoding="utf-8")
+        js.write_text(chat.to_json(history), encoding="utf-8")
+        return [str(md), str(js)]
+
+    settings = [model, rag, system, temperature, top_p, max_tokens, ext_url, ext_key, ext_model]
+    outs = [bot, box, speed]
+    ctx.demo.load(refresh_models, [model, ext_url], model)
+    refresh.click(refresh_models, [model, ext_url], model, api_name="chat_models")
+    model.change(lambda c: gr.update(visible=c == EXTERNAL), model, ext_row, api_name=False)
+    ext_list.click(list_external, [ext_url, ext_key], ext_model, api_name="external_models")
+    sent = send.click(respond, [box, bot, *settings], outs, api_name="chat")
+    submitted = box.submit(respond, [box, bot, *settings], outs, api_name=False)
+    again = regen.click(regenerate, [bot, *settings], outs, api_name="regenerate")
+    stop.click(None, None, None, cancels=[sent, submitted, again], api_name=False)
+    clear.click(lambda: ([], "", ""), None, outs, api_name=False)
+    export.click(do_export, bot, exported, api_name="export_chat")
+    return {"chat_model": model, "chat_refresh": (refresh_models, [model, ext_url], model)}

@@ -113,6 +113,13 @@ TEXT = {
     "hits": ("Top chunks", "最相关的文本块"),
     # chat
     "chat_model": ("Answer with", "回答所用模型"), "use_rag": ("Use the knowledge base", "使用知识库"),
+    "external_target": ("External OpenAI-compatible endpoint…", "外部 OpenAI 兼容接口……"),
+    "ext_url": ("Base URL", "接口地址（Base URL）"), "ext_key": ("API key", "API 密钥"),
+    "ext_model": ("Model", "模型"), "ext_list": ("List models", "列出模型"),
+    "chat_settings": ("System prompt and sampling", "系统提示词与采样参数"),
+    "system_prompt": ("System prompt", "系统提示词"), "temperature": ("Temperature", "温度"),
+    "max_tokens": ("Max new tokens", "最多生成 token 数"), "regenerate": ("Regenerate", "重新生成"),
+    "export_chat": ("Export (Markdown + JSON)", "导出（Markdown + JSON）"),
     "message": ("Message", "消息"), "send": ("Send", "发送"), "clear": ("Clear", "清空"),
     # messages built by handlers
     "m_from_config": ("estimated from config.json; the weights are not on this machine",
@@ -169,6 +176,8 @@ TEXT = {
     "m_deleted": ("Deleted {name} and its chunks.", "已删除 {name} 及其文本块。"),
     "m_pick_doc": ("Choose a document to delete.", "请选择要删除的文档。"),
     "m_no_files": ("Choose one or more files first.", "请先选择文件。"),
+    "m_ext_needed": ("Give the endpoint's base URL and a model name.", "请填写接口地址和模型名称。"),
+    "m_speed": ("first token after {ttft:.0f} ms · answer in {secs:.1f} s", "首 token 用时 {ttft:.0f} 毫秒 · 回答共 {secs:.1f} 秒"),
     "m_deploy_first": ("Deploy a model first (tab 4).", "请先在第 4 个标签页部署模型。"),
     "m_error": ("Error: {e}", "错误：{e}"),
 }

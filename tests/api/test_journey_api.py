@@ -29,6 +29,11 @@ def form(**over):
     return list(values.values())
 
 
+def text(content):
+    """Chatbot message content as text (Gradio 6 sends a list of parts)."""
+    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+
+
 def progress_text(c, run_id):
     info = c.predict(run_id, None, api_name="/training_progress")[0]
     return info
@@ -110,13 +115,32 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
         what="the deployment")
     assert status[1].startswith("http://127.0.0.1:") and adapter in status[0]
     assert "<your key>" in status[2] and value(key) not in status[2]
-    assert value(c.predict(None, api_name="/chat_models")) == f"{deployment}|{adapter}"
+    assert value(c.predict(None, "", api_name="/chat_models")) == f"{deployment}|{adapter}"
+    assert value(c.predict("external", "", api_name="/chat_models")) == f"{deployment}|{adapter}"
 
     # Chat: the tuned model answers with retrieval, and the sources name file and chunk.
-    history, box = c.predict("How many days do I have to return a product?", [],
-                             f"{deployment}|{adapter}", True, api_name="/chat")
-    answer = history[-1]["content"]
-    answer = answer if isinstance(answer, str) else "".join(p.get("text", "") for p in answer)
-    assert "qinghe_policies.md (chunk" in answer and box == ""
+    def ask(question, target, history=(), url="", key="", ext=""):
+        return c.predict(question, list(history), target, True, "You are Qinghe's support assistant.",
+                         0.3, 1.0, 64, url, key, ext, api_name="/chat")
+
+    history, box, speed = ask("How many days do I have to return a product?", f"{deployment}|{adapter}")
+    answer = text(history[-1]["content"])
+    assert "qinghe_policies.md (chunk" in answer and box == "" and "first token after" in speed
+    again, _, _ = c.predict(history, f"{deployment}|{adapter}", True, "", 0.3, 1.0, 64, "", "", "",
+                            api_name="/regenerate")
+    assert len(again) == 2 and text(again[0]["content"]) == text(history[0]["content"])
+    md, js = c.predict(history, api_name="/export_chat")
+    assert "**You**:" in open(md, encoding="utf-8").read() and '"role": "assistant"' in open(js).read()
+
+    # The same server as an external OpenAI-compatible endpoint: key required, errors in words.
+    url = status[1]
+    assert adapter in c.predict(url, value(key), api_name="/external_models")["choices"][1]
+    history, _, _ = ask("Hello", "external", url=url, key=value(key), ext=adapter)
+    assert text(history[-1]["content"]) and not text(history[-1]["content"]).startswith("⚠️")
+    history, _, _ = ask("Hello", "external", url=url, key="wrong", ext=adapter)
+    assert "refused the API key (401)" in text(history[-1]["content"])
+    assert text(history[0]["content"]) == "Hello"  # nothing typed is lost
+    with pytest.raises(Exception, match="check the URL"):
+        c.predict("http://127.0.0.1:9/v1", "", api_name="/external_models")
     assert value(c.predict(deployment, api_name="/stop_deploy")) is None
     assert "No deployment" in c.predict(None, api_name="/deploy_status")[0]

@@ -38,6 +38,7 @@ def test_whole_journey_in_the_browser(studio, browser):
     expect(page.get_by_text("What is Qinghe Appliances?").first).to_be_visible(timeout=30_000)
     first = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="1", exact=True))
     first.get_by_role("gridcell").nth(2).dblclick()
+    expect(page.locator("textarea:focus, input:focus")).to_have_count(1)  # the cell editor is open
     page.keyboard.press("ControlOrMeta+a")
     page.keyboard.press("Delete")
     page.keyboard.press("Enter")
@@ -46,7 +47,8 @@ def test_whole_journey_in_the_browser(studio, browser):
     page.get_by_role("button", name="Save", exact=True).click()  # refused: nothing is written
     expect(page.get_by_text("Not saved: row 1: output is empty")).to_be_visible(timeout=30_000)
     first.get_by_role("gridcell").nth(2).dblclick()
-    page.keyboard.type("We make smart kettles, rice cookers and air purifiers.")
+    expect(page.locator("textarea:focus, input:focus")).to_have_count(1)
+    page.keyboard.insert_text("We make smart kettles, rice cookers and air purifiers.")
     page.keyboard.press("Enter")
     page.get_by_role("button", name="Check").click()  # also measures every row with the template
     expect(page.get_by_text("34 rows, no problems found.")).to_be_visible(timeout=60_000)

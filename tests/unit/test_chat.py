@@ -32,3 +32,20 @@ def test_unreachable_server_is_a_clear_error():
 
     with pytest.raises(chat.ChatError, match="Cannot reach"):
         list(chat.stream("http://127.0.0.1:9/v1", "m", [{"role": "user", "content": "x"}]))
+
+
+def test_endpoint_errors_read_as_advice():
+    assert "check the key" in chat.explain(401, "Unauthorized")
+    assert "overloaded" in chat.explain(503, "busy")
+    assert "longer than the model's context" in chat.explain(400, "This model's maximum context length is 2048")
+    assert "(418)" in chat.explain(418, "teapot")
+
+
+def test_system_prompt_leads_and_exports_keep_the_conversation():
+    hits = [Hit("policy.md", 1, "", 0.9, "Returns within 15 days.")]
+    msgs = chat.build_messages([], "Return?", hits, system="You are Qinghe's assistant.")
+    assert msgs[0]["content"].startswith("You are Qinghe's assistant.\n\nAnswer the question using only")
+    history = [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+               {"role": "assistant", "content": "Hello!"}]
+    assert "**You**:\n\nHi" in chat.to_markdown(history)
+    assert '"content": "Hello!"' in chat.to_json(history)
