@@ -7,6 +7,7 @@ import time
 import gradio as gr
 
 from studio import chat, knowledge, serving
+from tabs import compare_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg
 
@@ -48,6 +49,8 @@ def build(ctx: Ctx) -> dict:
         export = gr.Button(L("export_chat"))
     exported = gr.File(label=L("download_file"), file_count="multiple", interactive=False)
     speed = gr.Markdown()
+    with gr.Accordion(L("compare_title"), open=False):
+        side_by_side = compare_panel.build(ctx)
 
     def refresh_models(current, url=""):
         choices = _model_choices(ctx)
@@ -146,4 +149,5 @@ def build(ctx: Ctx) -> dict:
     stop.click(None, None, None, cancels=[sent, submitted, again], api_name=False)
     clear.click(lambda: ([], "", ""), None, outs, api_name=False)
     export.click(do_export, bot, exported, api_name="export_chat")
-    return {"chat_model": model, "chat_refresh": (refresh_models, [model, ext_url], model)}
+    return {"chat_model": model, "chat_refresh": (refresh_models, [model, ext_url], model),
+            **side_by_side}

@@ -120,6 +120,9 @@ TEXT = {
     "system_prompt": ("System prompt", "系统提示词"), "temperature": ("Temperature", "温度"),
     "max_tokens": ("Max new tokens", "最多生成 token 数"), "regenerate": ("Regenerate", "重新生成"),
     "export_chat": ("Export (Markdown + JSON)", "导出（Markdown + JSON）"),
+    "compare_question": ("One question for all of them", "同一个问题"),
+    "compare_title": ("Compare: one question, up to four answers side by side",
+                      "对比：同一个问题，最多四个回答并排"),
     "message": ("Message", "消息"), "send": ("Send", "发送"), "clear": ("Clear", "清空"),
     # messages built by handlers
     "m_from_config": ("estimated from config.json; the weights are not on this machine",
@@ -178,6 +181,8 @@ TEXT = {
     "m_no_files": ("Choose one or more files first.", "请先选择文件。"),
     "m_ext_needed": ("Give the endpoint's base URL and a model name.", "请填写接口地址和模型名称。"),
     "m_speed": ("first token after {ttft:.0f} ms · answer in {secs:.1f} s", "首 token 用时 {ttft:.0f} 毫秒 · 回答共 {secs:.1f} 秒"),
+    "m_question": ("Type a question first.", "请先输入问题。"),
+    "m_pick_targets": ("Pick at least one model to answer.", "请至少选择一个回答的模型。"),
     "m_deploy_first": ("Deploy a model first (tab 4).", "请先在第 4 个标签页部署模型。"),
     "m_error": ("Error: {e}", "错误：{e}"),
 }

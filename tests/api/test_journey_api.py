@@ -132,6 +132,14 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     md, js = c.predict(history, api_name="/export_chat")
     assert "**You**:" in open(md, encoding="utf-8").read() and '"role": "assistant"' in open(js).read()
 
+    # Compare: base and tuned + retrieval side by side, each with its own timing line.
+    lanes = c.predict("How long is the warranty?", f"{deployment}|SmolLM2-135M-Instruct",
+                      f"{deployment}|{adapter}", None, None, False, True, False, False,
+                      api_name="/compare")
+    assert "**SmolLM2-135M-Instruct**" in lanes[0] and "tokens/s" in lanes[0]
+    assert f"**{adapter}** + RAG" in lanes[1] and "qinghe_policies.md (chunk" in lanes[1]
+    assert lanes[2] == lanes[3] == ""
+
     # The same server as an external OpenAI-compatible endpoint: key required, errors in words.
     url = status[1]
     assert adapter in c.predict(url, value(key), api_name="/external_models")["choices"][1]

@@ -1,5 +1,6 @@
 """The main journey in a real browser (Debian's chromium through Playwright): data, train,
 deploy, knowledge, and a chat answer that cites its source."""
+import re
 import shutil
 
 import pytest
@@ -86,6 +87,15 @@ def test_whole_journey_in_the_browser(studio, browser):
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_text("qinghe_policies.md (chunk").first).to_be_visible(timeout=180_000)
     page.screenshot(path=str(studio.home.parent / "chat.png"), full_page=True)
+
+    # Compare: base, tuned, base + retrieval, tuned + retrieval, answered side by side.
+    page.get_by_text("Compare: one question, up to four answers side by side").click()
+    page.get_by_label("One question for all of them").fill("How long is the warranty?")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    lanes = page.get_by_role("tabpanel")
+    timing = re.compile(r"first token \d+ ms · [\d.]+ tokens/s")
+    expect(lanes.get_by_text(timing)).to_have_count(4, timeout=240_000)
+    expect(lanes.get_by_text("+ RAG")).to_have_count(2)
 
 
 def test_the_ui_speaks_chinese(studio, browser):

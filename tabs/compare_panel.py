@@ -1,0 +1,84 @@
+"""Compare mode (inside the Chat tab): one question, up to four targets side by side, streaming
+together, with time to first token and tokens/s under each answer."""
+from __future__ import annotations
+
+import gradio as gr
+
+from studio import chat, compare, knowledge, serving
+from tabs.context import Ctx
+from tabs.i18n import L, msg
+
+LANES = 4
+
+
+def choices(ctx: Ctx) -> list[tuple[str, str]]:
+    return [(f"{m} · {job.name}", f"{job.id}|{m}") for job in serving.running(ctx.store)
+            for m in serving.served_models(job)]
+
+
+def defaults(ctx: Ctx) -> list[tuple[str | None, bool]]:
+    """Base, tuned, base + retrieval, tuned + retrieval: what fine-tuning and RAG each change."""
+    live = serving.running(ctx.store)
+    if not live:
+        return [(None, False)] * LANES
+    models_ = serving.served_models(live[0])
+    base, tuned = f"{live[0].id}|{models_[0]}", f"{live[0].id}|{models_[-1]}"
+    return [(base, False), (tuned, False), (base, True), (tuned, True)]
+
+
+def build(ctx: Ctx) -> dict:
+    pickers, rags, outs = [], [], []
+    with gr.Row():
+        for i in range(LANES):
+            with gr.Column(min_width=200):
+                pickers.append(gr.Dropdown(choices=choices(ctx), label=f"{i + 1}",
+                                           allow_custom_value=True))
+                rags.append(gr.Checkbox(value=i >= 2, label=L("use_rag")))
+                outs.append(gr.Markdown())
+    with gr.Row():
+        question = gr.Textbox(label=L("compare_question"), scale=5)
+        go = gr.Button(L("compare"), variant="primary", scale=1)
+
+    def refresh(*current):
+        opts = choices(ctx)
+        values = [v for _, v in opts]
+        picks = defaults(ctx)
+        return [gr.update(choices=opts, value=c if c in values else d[0])
+                for c, d in zip(current, picks)]
+
+    def run(request: gr.Request, q, *picks_and_rags):
+        q = (q or "").strip()
+        if not q:
+            raise gr.Error(msg(request, "m_question"))
+        picks, use = picks_and_rags[:LANES], picks_and_rags[LANES:]
+        targets, slots = [], []
+        for slot, (pick, rag) in enumerate(zip(picks, use)):
+            if not pick:
+                continue
+            job_id, _, name = pick.partition("|")
+            job = ctx.store.get(job_id)
+            if job is None or serving.state(ctx.store, job) != "ready":
+                raise gr.Error(msg(request, "m_deploy_first"))
+            hits = []
+            if rag:
+                try:
+                    hits = ctx.kb.search(q)
+                except knowledge.KnowledgeError:
+                    hits = []
+            targets.append(compare.Target(
+                label=name, base_url=serving.base_url(job), model=name,
+                api_key=serving.api_key(job) or "", messages=chat.build_messages([], q, hits),
+                sources=chat.sources_block(hits), repetition_penalty=ctx.s.chat_repetition_penalty))
+            slots.append(slot)
+        if not targets:
+            raise gr.Error(msg(request, "m_pick_targets"))
+        for lanes in compare.run(targets, max_tokens=ctx.s.chat_max_tokens,
+                                 temperature=ctx.s.chat_temperature):
+            shown = [""] * LANES
+            for slot, t, lane in zip(slots, targets, lanes):
+                shown[slot] = f"**{t.label}**{' + RAG' if t.sources else ''}\n\n{lane.text}\n\n" \
+                              f"*{lane.summary()}*"
+            yield shown
+
+    go.click(run, [question, *pickers, *rags], outs, api_name="compare")
+    return {"compare_refresh": (refresh, pickers, pickers)}
