@@ -191,3 +191,11 @@ class Knowledge:
         return [Hit(file=n.metadata.get("file_name", "?"), chunk=int(n.metadata.get("chunk", 0)),
                     page=str(n.metadata.get("page", "")), score=float(score), text=n.get_content())
                 for n, score in zip(res.nodes or [], res.similarities or [])]
+
+
+def context_for(kb: Knowledge, question: str) -> list[Hit]:
+    """Chunks to ground an answer in; none (not an error) when the question or the base is empty."""
+    try:
+        return kb.search(question)
+    except KnowledgeError:
+        return []

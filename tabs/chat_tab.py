@@ -77,12 +77,7 @@ def build(ctx: Ctx) -> dict:
 
     def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, request):
         base, api_key, name, ours = target(choice, url, key, ext, request)
-        hits = []
-        if use_rag:
-            try:
-                hits = ctx.kb.search(question)
-            except knowledge.KnowledgeError:
-                hits = []
+        hits = knowledge.context_for(ctx.kb, question) if use_rag else []
         messages = chat.build_messages(history, question, hits, sys_prompt)
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         t0, first, text = time.perf_counter(), None, ""

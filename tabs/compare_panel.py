@@ -59,12 +59,7 @@ def build(ctx: Ctx) -> dict:
             job = ctx.store.get(job_id)
             if job is None or serving.state(ctx.store, job) != "ready":
                 raise gr.Error(msg(request, "m_deploy_first"))
-            hits = []
-            if rag:
-                try:
-                    hits = ctx.kb.search(q)
-                except knowledge.KnowledgeError:
-                    hits = []
+            hits = knowledge.context_for(ctx.kb, q) if rag else []
             targets.append(compare.Target(
                 label=name, base_url=serving.base_url(job), model=name,
                 api_key=serving.api_key(job) or "", messages=chat.build_messages([], q, hits),
