@@ -1,7 +1,9 @@
 from pathlib import Path
 
+import pytest
+
 from studio import serving
-from studio.jobs import Job
+from studio.jobs import Job, JobStore
 
 
 def test_cpu_command_is_eager_float32_with_adapters(settings):
@@ -22,6 +24,27 @@ def test_gpu_command_has_no_cpu_flags_and_lora_stays_ready_without_adapters(sett
     cmd = serving.build_command(settings, Path("/m/x"), [], "127.0.0.1", 8001)
     assert "--enforce-eager" not in cmd and "--lora-modules" not in cmd
     assert cmd[cmd.index("--max-lora-rank") + 1] == "8"  # adapters can still be loaded later
+
+
+def test_eager_can_be_chosen_either_way(settings):
+    settings.gpu = False
+    compiled = serving.build_command(settings, Path("/m/x"), [], "127.0.0.1", 1,
+                                     serving.DeployOptions(eager=False))
+    assert "--enforce-eager" not in compiled and "float32" in compiled
+    settings.gpu = True
+    eager = serving.build_command(settings, Path("/m/x"), [], "127.0.0.1", 1,
+                                  serving.DeployOptions(eager=True))
+    assert "--enforce-eager" in eager
+
+
+def test_restart_refuses_unknown_jobs_and_missing_models(settings, tmp_path):
+    store = JobStore(tmp_path / "jobs")
+    with pytest.raises(serving.ServeError, match="No such deployment"):
+        serving.restart(settings, store, "serve-nope")
+    job = store.launch("serve", "gone@1", ["true"], spec={"model": str(tmp_path / "gone"), "host": "127.0.0.1",
+                                                           "port": 1, "served_name": "gone"})
+    with pytest.raises(serving.ServeError, match="is gone"):
+        serving.restart(settings, store, job.id)
 
 
 def test_free_port_is_bindable():
@@ -67,3 +90,15 @@ def test_bad_deploy_options_are_refused(settings):
                        (serving.DeployOptions(gpu_memory_share=1.5), "memory share")):
         with pytest.raises(serving.ServeError, match=words):
             serving.check_options(settings, bad)
+
+
+def test_small_cpu_machines_bind_every_core_to_the_engine(settings):
+    import os
+
+    cores = sorted(os.sched_getaffinity(0))
+    settings.serve_cpu_all_cores_upto = len(cores)
+    env = serving.cpu_binding(settings)
+    assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] in (f"{cores[0]}-{cores[-1]}", ",".join(map(str, cores)))
+    settings.serve_cpu_all_cores_upto = len(cores) - 1
+    assert serving.cpu_binding(settings) == {}  # bigger machines keep vLLM's own binding
