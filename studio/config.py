@@ -45,13 +45,17 @@ class Settings:
     # Qdrant: local mode on disk unless a server URL is given; the code path is the same.
     qdrant_url: str = ""
     qdrant_api_key: str = ""
-    collection: str = "knowledge"
+    collection: str = "kb_default"  # the first knowledge base's collection
     # Serving. On CPU, eager mode starts in ~40 s instead of 100-200 s compiled, and eager bf16
     # gave garbage on the default model, so CPU serves eager float32.
     gpu: bool = field(default_factory=_has_cuda)
     serve_max_model_len: int = 2048
     serve_cpu_kv_gib: int = 2
     serve_start_timeout: int = 600
+    # vLLM on CPU keeps one core for its front end; on small machines that halves the engine.
+    # Up to this many cores the engine binds all of them (2 cores: 464 vs 318 tokens/s,
+    # bench/serve_tuning.py).
+    serve_cpu_all_cores_upto: int = 8
     # Chat sampling. A light repetition penalty stops the tiny default model from looping on one
     # sentence; 1.15 already garbled its Chinese answers (measured on the sample documents).
     chat_temperature: float = 0.3

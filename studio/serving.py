@@ -43,6 +43,7 @@ class DeployOptions:
     max_loras: int = 4  # adapters resident at once, including ones loaded later at runtime
     api_key: bool = False  # require a generated key on every /v1 request
     host: str | None = None  # None: the studio's host (127.0.0.1 unless opened)
+    eager: bool | None = None  # None: eager on CPU (starts in ~40 s), compiled + graphs on GPU
 
 
 def gpu_count() -> int:
@@ -55,6 +56,16 @@ def gpu_count() -> int:
     return len([d for d in visible.split(",") if d.strip()]) if visible else 1
 
 
+def cpu_binding(s: config.Settings) -> dict:
+    """On a small CPU machine, let the engine use every core this process may run on."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) > s.serve_cpu_all_cores_upto:
+        return {}
+    contiguous = cores == list(range(cores[0], cores[-1] + 1))
+    bind = f"{cores[0]}-{cores[-1]}" if contiguous else ",".join(map(str, cores))
+    return {"VLLM_CPU_OMP_THREADS_BIND": bind, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+
+
 def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], host: str,
                   port: int, opts: DeployOptions | None = None) -> list[str]:
     opts = opts or DeployOptions()
@@ -64,9 +75,12 @@ def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], hos
            "--model", str(model_dir), "--served-model-name", model_dir.name,
            "--host", host, "--port", str(port),
            "--max-model-len", str(opts.max_model_len or s.serve_max_model_len)]
+    eager = (not s.gpu) if opts.eager is None else opts.eager
+    if eager:
+        cmd.append("--enforce-eager")
     if not s.gpu:
         # Eager starts in ~40 s instead of 100-200 s; eager bf16 gave garbage on the default model.
-        cmd += ["--enforce-eager", "--dtype", "float32" if opts.dtype == "auto" else opts.dtype]
+        cmd += ["--dtype", "float32" if opts.dtype == "auto" else opts.dtype]
     else:
         cmd += ["--dtype", opts.dtype, "--gpu-memory-utilization", str(opts.gpu_memory_share),
                 "--tensor-parallel-size", str(opts.tensor_parallel)]
@@ -98,7 +112,10 @@ def check_options(s: config.Settings, opts: DeployOptions) -> None:
 
 def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
           adapter_names: list[str] | None = None, host: str | None = None,
-          opts: DeployOptions | None = None) -> Job:
+          opts: DeployOptions | None = None, extra_args: list[str] | None = None,
+          extra_env: dict | None = None, key: str | None = None) -> Job:
+    """Launch a server. extra_args/extra_env go after the studio's own (benchmarks try
+    variants); key keeps an existing API key across a restart so clients keep working."""
     opts = opts or DeployOptions()
     check_options(s, opts)
     model_dir = Path(model_dir or models.active_model(s))
@@ -116,10 +133,12 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
            "DO_NOT_TRACK": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
     if not s.gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(opts.kv_cache_gib or s.serve_cpu_kv_gib)
-    key = secrets.token_urlsafe(24) if opts.api_key else None
+        env.update(cpu_binding(s))
+    env.update(extra_env or {})
+    key = (key or secrets.token_urlsafe(24)) if opts.api_key else None
     if key:
         env["VLLM_API_KEY"] = key  # by environment: never on a command line, in the job row or a log
-    cmd = build_command(s, model_dir, available, host, port, opts)
+    cmd = build_command(s, model_dir, available, host, port, opts) + list(extra_args or [])
     job_id, folder = store.new_folder("serve")
     if key:
         (folder / "api_key").touch(mode=0o600)
@@ -128,6 +147,21 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
             "adapters": [a["name"] for a in available], "options": asdict(opts)}
     return store.launch("serve", f"{model_dir.name}@{port}", cmd, spec=spec, env=env,
                         job_id=job_id, folder=folder)
+
+
+def restart(s: config.Settings, store: JobStore, job_id: str) -> Job:
+    """Stop a deployment (if it still runs) and start it again with the same model, adapters
+    (including ones loaded at runtime), settings and API key, on a fresh port."""
+    job = store.get(job_id)
+    if job is None or job.kind != "serve":
+        raise ServeError("No such deployment.")
+    if not Path(job.spec["model"]).exists():
+        raise ServeError(f"The model folder {job.spec['model']} is gone; deploy another model.")
+    key = api_key(job)
+    stop(store, job.id)
+    opts = DeployOptions(**job.spec.get("options", {}))
+    return start(s, store, model_dir=Path(job.spec["model"]), adapter_names=job.spec.get("adapters", []),
+                 host=job.spec["host"], opts=opts, key=key)
 
 
 def api_key(job: Job) -> str | None:

@@ -8,6 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from studio import models, serving, telemetry, training
+from tabs import bench_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg, status
 
@@ -82,6 +83,7 @@ def build(ctx: Ctx) -> dict:
                 host = gr.Textbox(value=ctx.s.host, label=L("host"), info=L("i_host"))
             with gr.Row():
                 deploy = gr.Button(L("deploy"), variant="primary")
+                restart = gr.Button(L("restart"))
                 stop = gr.Button(L("stop"), variant="stop")
             key_once = gr.Textbox(label=L("key_once"), visible=False, buttons=["copy"])
         with gr.Column(scale=2):
@@ -103,6 +105,8 @@ def build(ctx: Ctx) -> dict:
             code = gr.Code(label=L("snippet"), language="python", interactive=False)
             with gr.Accordion(L("log"), open=False):
                 log = gr.Code(language=None, lines=12, max_lines=12)
+    with gr.Accordion(L("bench_title"), open=False):
+        bench_panel.build(ctx)
     timer = gr.Timer(3.0)
 
     def refresh_form(request: gr.Request):
@@ -132,6 +136,16 @@ def build(ctx: Ctx) -> dict:
         left = _deployments(ctx)
         return gr.update(choices=left, value=left[0][1] if left else None)
 
+    def do_restart(job_id, request: gr.Request):
+        job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
+        if job is None:
+            raise gr.Error(msg(request, "m_no_server"))
+        try:
+            new = serving.restart(ctx.s, ctx.store, job.id)
+        except (serving.ServeError, models.ModelError) as e:
+            raise gr.Error(str(e))
+        return gr.update(choices=_deployments(ctx) or [(new.name, new.id)], value=new.id)
+
     def do_runtime(job_id, name, loading: bool, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is None:
@@ -160,6 +174,7 @@ def build(ctx: Ctx) -> dict:
     ctx.demo.load(refresh_form, None, [active, adapters, runtime])
     ctx.demo.load(latest, None, which)
     deploy.click(do_deploy, settings, [which, key_once], api_name="deploy")
+    restart.click(do_restart, which, which, api_name="restart_deploy")
     stop.click(do_stop, which, which, api_name="stop_deploy")
     load_btn.click(do_load, [which, runtime], outputs, api_name="load_adapter")
     unload_btn.click(do_unload, [which, runtime], outputs, api_name="unload_adapter")

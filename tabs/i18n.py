@@ -185,6 +185,33 @@ TEXT = {
     "m_pick_targets": ("Pick at least one model to answer.", "请至少选择一个回答的模型。"),
     "m_deploy_first": ("Deploy a model first (tab 4).", "请先在第 4 个标签页部署模型。"),
     "m_error": ("Error: {e}", "错误：{e}"),
+    # deploy: restart and benchmark
+    "restart": ("Restart", "重启"),
+    "bench_title": ("Benchmark: what batching and prefix caching buy on this machine",
+                    "基准测试：批处理和前缀缓存在本机带来多少提升"),
+    "b_intro": ("Starts vLLM twice with the studio's settings on the active model and sends the same "
+                "prompts through it and through plain transformers `generate`. Takes a few minutes; "
+                "stop other deployments first for clean numbers.",
+                "用工作室的设置对当前模型启动两次 vLLM，把同样的提示分别交给 vLLM 和原生 transformers "
+                "`generate`。需要几分钟；为得到干净的数字，请先停止其他部署。"),
+    "b_prompts": ("Prompts sent at once", "同时发送的提示数"),
+    "b_tokens": ("Tokens per answer", "每个回答的 token 数"),
+    "b_run": ("Run benchmark", "运行基准测试"),
+    "b_none": ("No benchmark yet.", "还没有运行过基准测试。"),
+    "b_head": ("{n} prompts × {t} tokens on {dev}, measured here:", "在 {dev} 上测得（{n} 个提示 × {t} 个 token）："),
+    "b_cols": ("| | measured on this machine | what the primer claims |",
+               "| | 本机实测 | 教程中的说法 |"),
+    "b_vs_single": ("vLLM vs transformers, one prompt at a time", "vLLM 对比 transformers 逐条生成"),
+    "b_vs_batched": ("vLLM vs transformers, all prompts in one batch", "vLLM 对比 transformers 整批生成"),
+    "b_prefix": ("Time to first token with a shared system prompt of {n} tokens, prefix caching off → on",
+                 "共享系统提示（{n} 个 token）下的首 token 时间，前缀缓存 关 → 开"),
+    "claim_single": ("10-15× faster than plain PyTorch inference (a GPU figure)",
+                     "比原生 PyTorch 推理快 10-15 倍（GPU 上的数字）"),
+    "claim_batched": ("no claim", "未提及"),
+    "claim_prefix": ("vLLM cannot share a prefix; only SGLang's RadixAttention can. (vLLM has automatic "
+                     "prefix caching, on by default: the row on the left is it.)",
+                     "vLLM 不支持前缀共享，只有 SGLang 的 RadixAttention 可以。（vLLM 其实有自动前缀缓存，"
+                     "默认开启：左边这一格就是它的效果。）"),
 }
 
 STATUS = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败",

