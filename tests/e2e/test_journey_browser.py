@@ -1,5 +1,6 @@
 """The main journey in a real browser (Debian's chromium through Playwright): data, train,
-deploy, knowledge, and a chat answer that cites its source."""
+deploy, hot-load the new adapter, knowledge, a chat answer that cites its source, and base vs
+tuned answers compared side by side."""
 import re
 import shutil
 
@@ -69,11 +70,19 @@ def test_whole_journey_in_the_browser(studio, browser):
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("Status: succeeded")).to_be_visible(timeout=600_000)
 
-    # Deploy: the active model with the adapter just trained (preselected).
+    # Deploy the base model alone (the new adapter comes preselected; clear it) ...
     page.get_by_role("tab", name="4 · Deploy").click()
-    expect(page.get_by_role("tabpanel").get_by_text("lora-").first).to_be_visible(timeout=30_000)
+    panel = page.get_by_role("tabpanel")
+    expect(panel.get_by_text("lora-").first).to_be_visible(timeout=30_000)
+    panel.get_by_title("Clear").first.click()
     page.get_by_role("button", name="Deploy", exact=True).click()
     expect(page.get_by_text("Status: ready")).to_be_visible(timeout=600_000)
+    expect(panel.get_by_text(re.compile(r"Instruct, lora-"))).to_have_count(0)
+    # ... then load the adapter into the running server, without a restart.
+    panel.get_by_label("Adapter", exact=True).click()
+    page.get_by_role("option").filter(has_text="lora-").first.click()
+    page.get_by_role("button", name="Load", exact=True).click()
+    expect(panel.get_by_text(re.compile(r"Instruct, lora-"))).to_be_visible(timeout=60_000)
 
     # Knowledge: upload a document and see its chunks listed.
     page.get_by_role("tab", name="5 · Knowledge").click()
