@@ -39,7 +39,7 @@ def build_ui(ctx):
         h["tab_train"].select(dataset_names, h["train_dataset"], h["train_dataset"], api_name=False)
         fn, outs = h["deploy_refresh"]
         h["tab_deploy"].select(fn, None, outs, api_name=False)
-        for key in ("chat_refresh", "compare_refresh"):
+        for key in ("chat_refresh", "compare_refresh", "chat_bases"):
             fn, ins, outs = h[key]
             h["tab_chat"].select(fn, ins, outs, api_name=False)
     return demo

@@ -6,6 +6,7 @@ is followed by the list of those sources (file and chunk) so the user can check 
 from __future__ import annotations
 
 import functools
+import html
 from collections.abc import Iterator
 
 from studio.knowledge import Hit
@@ -47,11 +48,26 @@ def build_messages(history: list[dict], question: str, hits: list[Hit] | None,
     return msgs
 
 
-def sources_block(hits: list[Hit]) -> str:
+def best_match(hits: list[Hit]) -> float | None:
+    """The best cosine similarity among the hits (fused scores are ranks, not similarities)."""
+    scores = [h.dense_score if h.dense_score is not None else h.score for h in hits
+              if h.dense_score is not None or h.sparse_rank is None]
+    return max(scores) if scores else None
+
+
+def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False) -> str:
+    """The numbered sources under an answer, each opening to its chunk's text; a warning when
+    retrieval was asked for and nothing close was found."""
+    warn = ""
+    best = best_match(hits)
+    if asked and (not hits or best is None or best < low):
+        seen = f" (best match {best:.2f})" if best is not None else ""
+        warn = (f"\n\n⚠️ The knowledge base may not cover this{seen}. / 知识库可能没有涵盖这个问题{seen}。")
     if not hits:
-        return ""
-    lines = [f"[{i}] {h.label} · score {h.score:.2f}" for i, h in enumerate(hits, start=1)]
-    return "\n\n---\nSources / 来源:\n" + "\n".join(lines)
+        return warn
+    items = [f"<details><summary>[{i}] {html.escape(h.label)} · score {h.score:.2f}</summary>\n\n"
+             f"{html.escape(h.text)}\n\n</details>" for i, h in enumerate(hits, start=1)]
+    return warn + "\n\n---\nSources / 来源:\n\n" + "\n".join(items)
 
 
 @functools.lru_cache(maxsize=32)

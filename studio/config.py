@@ -42,6 +42,9 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 20
     top_k: int = 3
+    # Below this cosine similarity (MiniLM) the best chunk rarely answers the question: the chat
+    # then warns that the knowledge base may not cover it.
+    rag_low_score: float = 0.3
     # Qdrant: local mode on disk unless a server URL is given; the code path is the same.
     qdrant_url: str = ""
     qdrant_api_key: str = ""

@@ -1,201 +1,314 @@
-"""Knowledge base: files -> LlamaIndex documents -> chunks -> embeddings -> Qdrant.
+"""Knowledge bases: files -> LlamaIndex documents -> chunks -> dense + BM25 vectors -> Qdrant.
 
-Qdrant runs in local mode on disk under the data root unless a server URL is set; local mode
-allows one process per folder, so the app holds one Knowledge object and everything goes through it.
+Each knowledge base is its own Qdrant collection with its own embedding model, chunk size and
+splitter (kept in bases.json under the data root). Qdrant runs in local mode on disk unless a
+server URL is set; local mode allows one process per folder, so the app holds one Knowledge object
+and everything, ingestion included, goes through it (ingestion runs in a background thread).
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import config, defaults
+from studio import config, kbreaders, kbsearch
+from studio.kbreaders import SUFFIXES, KnowledgeError, ReadError, safe_name  # noqa: F401  (re-exported)
+from studio.kbsearch import Hit  # noqa: F401  (re-exported)
 
-SUFFIXES = (".txt", ".md", ".pdf", ".docx")
-_SAFE = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
-
-
-class KnowledgeError(ValueError):
-    """A problem the user can act on; the message says what and how."""
+SPLITTERS = ("sentence", "token")
+_NAME = re.compile(r"^[\w\-\u4e00-\u9fff ]{1,40}$")
 
 
 @dataclass
-class Hit:
-    file: str
-    chunk: int
-    page: str
-    score: float
-    text: str
-
-    @property
-    def label(self) -> str:
-        where = f"p.{self.page}, " if self.page else ""
-        return f"{self.file} ({where}chunk {self.chunk})"
+class Base:
+    name: str
+    collection: str
+    embed_model: str
+    chunk_tokens: int
+    chunk_overlap: int
+    splitter: str = "sentence"
+    created: float = 0.0
 
 
-def safe_name(name: str) -> str:
-    """A file name that cannot leave the knowledge folder (no separators, no '..')."""
-    base = _SAFE.sub("_", Path(name).name).strip("._")
-    if not base:
-        raise KnowledgeError(f"'{name}' is not a usable file name.")
-    return base
+@dataclass
+class FileReport:
+    name: str
+    chunks: int = 0
+    error: str = ""
+    warning: str = ""
 
 
-def read_text_file(path: Path) -> str:
-    raw = path.read_bytes()
-    for enc in ("utf-8-sig", "gb18030"):  # Chinese text files are often GBK/GB18030, not UTF-8
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("utf-8", errors="replace")
-
-
-class Knowledge:
+class Knowledge(kbsearch.SearchMixin):
     def __init__(self, s: config.Settings):
         self.s = s
-        self.files_dir = s.path("knowledge", "files")
-        self._lock = threading.Lock()
-        self._embed = self._client = self._store = self._splitter = None
+        self.root = s.path("knowledge")
+        self._lock = threading.RLock()
+        self._client = None
+        self._stores: dict[str, object] = {}
+        self._embedders: dict[str, tuple] = {}
+        self.tasks: dict[str, dict] = {}
 
-    # --- built on first use (no import-time or construction-time side effects) ----------------
-    def _open_store(self) -> None:
-        """The Qdrant client alone: enough to list documents without loading the embedder."""
-        if self._store is not None:
+    # --- knowledge bases ---------------------------------------------------------------------
+    def _registry(self) -> Path:
+        return self.root / "bases.json"
+
+    def bases(self) -> list[Base]:
+        f = self._registry()
+        found = [Base(**b) for b in json.loads(f.read_text())] if f.exists() else []
+        if not found:
+            found = [Base("default", self.s.collection, self.s.embed_model, self.s.chunk_tokens,
+                          self.s.chunk_overlap, "sentence", time.time())]
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._save(found)
+            # Files an earlier version kept in a dense-only collection are added again (its
+            # collection had no BM25 vectors); the copies move only once they are in.
+            legacy = sorted(f for f in (self.root / "files").glob("*") if f.is_file())
+            if legacy:
+                self.start_ingest(legacy, cleanup=True)
+        return found
+
+    def _save(self, bases: list[Base]) -> None:
+        tmp = self._registry().with_suffix(".tmp")
+        tmp.write_text(json.dumps([dataclasses.asdict(b) for b in bases], ensure_ascii=False, indent=1))
+        tmp.replace(self._registry())
+
+    def base(self, name: str | None = None) -> Base:
+        all_ = self.bases()
+        if not name:
+            return all_[0]
+        for b in all_:
+            if b.name == name:
+                return b
+        raise KnowledgeError(f"No knowledge base named {name!r}.")
+
+    def create_base(self, name: str, embed_model: str | None = None, chunk_tokens: int | None = None,
+                    chunk_overlap: int | None = None, splitter: str = "sentence") -> Base:
+        name = (name or "").strip()
+        if not _NAME.match(name):
+            raise KnowledgeError("A knowledge base name is 1-40 letters, digits, spaces, '-' or '_'.")
+        with self._lock:
+            all_ = self.bases()
+            if any(b.name == name for b in all_):
+                raise KnowledgeError(f"A knowledge base named {name!r} already exists.")
+            if splitter not in SPLITTERS:
+                raise KnowledgeError(f"Splitter must be one of {', '.join(SPLITTERS)}.")
+            b = Base(name, f"kb_{int(time.time() * 1000):x}", (embed_model or "").strip() or self.s.embed_model,
+                     int(chunk_tokens or self.s.chunk_tokens), int(self.s.chunk_overlap if chunk_overlap is None
+                                                                  else chunk_overlap), splitter, time.time())
+            if not 16 <= b.chunk_tokens <= 8192 or not 0 <= b.chunk_overlap < b.chunk_tokens:
+                raise KnowledgeError("Chunk size must be 16-8192 tokens and the overlap smaller than it.")
+            limit = self._embedder(b.embed_model)[2]
+            if b.chunk_tokens > limit:
+                raise KnowledgeError(f"{b.embed_model} reads at most {limit} tokens; a {b.chunk_tokens}-token "
+                                     f"chunk would be cut off. Use a chunk size of {limit} or less.")
+            self._save([*all_, b])
+        return b
+
+    def rename_base(self, old: str, new: str) -> Base:
+        new = (new or "").strip()
+        if not _NAME.match(new):
+            raise KnowledgeError("A knowledge base name is 1-40 letters, digits, spaces, '-' or '_'.")
+        with self._lock:
+            all_ = self.bases()
+            target = self.base(old)
+            if any(b.name == new for b in all_):
+                raise KnowledgeError(f"A knowledge base named {new!r} already exists.")
+            # The collection keeps its internal name, so renaming moves no data.
+            self._save([dataclasses.replace(b, name=new) if b.name == target.name else b for b in all_])
+        return self.base(new)
+
+    def delete_base(self, name: str) -> None:
+        with self._lock:
+            all_ = self.bases()
+            if len(all_) == 1:
+                raise KnowledgeError("This is the only knowledge base; create another before deleting it.")
+            b = self.base(name)
+            self._open()
+            if self._client.collection_exists(b.collection):
+                self._client.delete_collection(b.collection)
+            self._stores.pop(b.collection, None)
+            shutil.rmtree(self.files_dir(b), ignore_errors=True)
+            self._save([x for x in all_ if x.name != b.name])
+
+    def files_dir(self, b: Base) -> Path:
+        d = self.root / "files" / b.collection
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # --- engines, built on first use (no import-time or construction-time side effects) ------
+    def _open(self) -> None:
+        if self._client is not None:
             return
-        from llama_index.vector_stores.qdrant import QdrantVectorStore
         from qdrant_client import QdrantClient
 
         if self.s.qdrant_url:
             self._client = QdrantClient(url=self.s.qdrant_url, api_key=self.s.qdrant_api_key or None)
         else:
             self._client = QdrantClient(path=str(self.s.path("knowledge", "qdrant")))
-        self._store = QdrantVectorStore(client=self._client, collection_name=self.s.collection)
 
-    def _ready(self) -> None:
-        self._open_store()
-        if self._embed is not None:
-            return
-        from llama_index.core.node_parser import SentenceSplitter
-        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-        from transformers import AutoTokenizer
+    def _store(self, b: Base):
+        self._open()
+        if b.collection not in self._stores:
+            from llama_index.vector_stores.qdrant import QdrantVectorStore
+            from qdrant_client import models as qm
 
-        name = self.s.embed_model
-        path = str(defaults.embedding_path()) if name.startswith("builtin:") else name
-        self._embed = HuggingFaceEmbedding(model_name=path, device="cpu")
-        # Count chunk sizes with the embedding model's own tokenizer: MiniLM reads 256 tokens at
-        # most and anything past that would silently not be embedded.
-        tok = AutoTokenizer.from_pretrained(path)
-        self._splitter = SentenceSplitter(
-            chunk_size=self.s.chunk_tokens, chunk_overlap=self.s.chunk_overlap,
-            tokenizer=lambda text: tok.encode(text, add_special_tokens=False),
-            paragraph_separator="\n\n", secondary_chunking_regex="[^,.;。！？!?]+[,.;。！？!?]?")
+            from studio import sparse
+
+            self._stores[b.collection] = QdrantVectorStore(
+                client=self._client, collection_name=b.collection, enable_hybrid=True,
+                sparse_doc_fn=sparse.doc_encoder(avg_len=b.chunk_tokens * 0.6),
+                sparse_query_fn=sparse.query_encoder, hybrid_fusion_fn=kbsearch.rrf,
+                sparse_config=qm.SparseVectorParams(modifier=qm.Modifier.IDF), batch_size=256)
+        return self._stores[b.collection]
+
+    def _embedder(self, name: str) -> tuple:
+        """(LlamaIndex embedding, tokenizer, max tokens, languages) of an embedding model."""
+        if name not in self._embedders:
+            from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+            from studio import defaults
+
+            path = str(defaults.embedding_path()) if name.startswith("builtin:") else name
+            try:
+                emb = HuggingFaceEmbedding(model_name=path, device="cpu", embed_batch_size=32)
+            except Exception as e:  # offline hub id, wrong folder, not a sentence-transformers model
+                raise KnowledgeError(f"Cannot load the embedding model {name!r}: {str(e)[:300]}") from e
+            model = emb._model
+            limit = int(getattr(model, "max_seq_length", None) or 512)
+            self._embedders[name] = (emb, model.tokenizer, limit, kbsearch.model_languages(path))
+        return self._embedders[name]
+
+    def _splitter(self, b: Base):
+        from llama_index.core.node_parser import SentenceSplitter, TokenTextSplitter
+
+        tok = self._embedder(b.embed_model)[1]
+        # Chunks are measured with the embedding model's own tokenizer, 2 tokens kept for its
+        # [CLS]/[SEP], so nothing past the model's limit is silently dropped.
+        size = min(b.chunk_tokens, self._embedder(b.embed_model)[2] - 2)
+
+        def count(text):
+            return tok.encode(text, add_special_tokens=False, verbose=False)
+
+        if b.splitter == "token":
+            return TokenTextSplitter(chunk_size=size, chunk_overlap=b.chunk_overlap, tokenizer=count,
+                                     separator=" ", backup_separators=["。", "\n"])
+        return SentenceSplitter(chunk_size=size, chunk_overlap=b.chunk_overlap, tokenizer=count,
+                                paragraph_separator="\n\n",
+                                secondary_chunking_regex="[^,.;。！？!?；]+[,.;。！？!?；]?")
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-        self._embed = self._client = self._store = self._splitter = None
+        self._client, self._stores = None, {}
 
     # --- ingestion ----------------------------------------------------------------------------
-    def _documents(self, path: Path):
-        from llama_index.core import Document, SimpleDirectoryReader
-
-        suffix = path.suffix.lower()
-        if suffix in (".txt", ".md"):
-            docs = [Document(text=read_text_file(path))]
-        else:  # PDF: one document per page; DOCX: one document
-            docs = SimpleDirectoryReader(input_files=[str(path)]).load_data()
-        for d in docs:
-            d.metadata = {"file_name": path.name, "page": str(d.metadata.get("page_label", ""))}
-            d.excluded_embed_metadata_keys = list(d.metadata)
-            d.excluded_llm_metadata_keys = list(d.metadata)
-        return [d for d in docs if d.text.strip()]
-
-    def add_file(self, upload: str | Path) -> tuple[str, int]:
-        """Copy a file into the data root, chunk, embed and store it. Returns (name, chunks).
-
-        A file with the same name replaces the earlier one's chunks.
-        """
-        src = Path(upload)
-        if src.suffix.lower() not in SUFFIXES:
-            raise KnowledgeError(f"{src.name}: unsupported type; use {', '.join(SUFFIXES)}.")
-        name = safe_name(src.name)
-        dest = self.files_dir / name
-        if src.resolve() != dest.resolve():
-            shutil.copyfile(src, dest)
-        docs = self._documents(dest)
-        if not docs:
-            raise KnowledgeError(f"{name}: no text found (a scanned PDF needs OCR first).")
+    def _ingest_one(self, b: Base, path: Path, name: str, progress=None) -> FileReport:
+        rep = FileReport(name=safe_name(name))
+        try:
+            docs = kbreaders.read(path, rep.name)
+        except ReadError as e:
+            rep.error = f"{name}: {e}"
+            return rep
+        dest = self.files_dir(b) / rep.name
+        if path.resolve() != dest.resolve():
+            shutil.copyfile(path, dest)
+        rep.warning = kbsearch.language_warning(docs, b.embed_model, self._embedder(b.embed_model)[3])
+        emb = self._embedder(b.embed_model)[0]
         with self._lock:
-            self._ready()
-            nodes = self._splitter.get_nodes_from_documents(docs)
+            nodes = self._splitter(b).get_nodes_from_documents(docs)
             for i, n in enumerate(nodes, start=1):
                 n.metadata["chunk"] = i
                 n.excluded_embed_metadata_keys = ["file_name", "page", "chunk"]
                 n.excluded_llm_metadata_keys = ["file_name", "page", "chunk"]
-            texts = [n.get_content() for n in nodes]
-            vectors = self._embed.get_text_embedding_batch(texts)
-            for n, v in zip(nodes, vectors):
-                n.embedding = v
-            self._delete_points(name)
-            self._store.add(nodes)
-        return name, len(nodes)
+            for start in range(0, len(nodes), 64):
+                part = nodes[start:start + 64]
+                for n, v in zip(part, emb.get_text_embedding_batch([n.get_content() for n in part])):
+                    n.embedding = v
+                if progress:
+                    progress(start + len(part), len(nodes))
+            self._delete_points(b, rep.name)  # re-ingesting a changed file replaces its chunks
+            self._store(b).add(nodes)
+        rep.chunks = len(nodes)
+        return rep
 
-    def _delete_points(self, name: str) -> None:
+    def ingest(self, paths: list, base: str | None = None, progress=None) -> list[FileReport]:
+        """Files, folders and zips into a knowledge base; one file's error does not stop the rest.
+        progress(files_done, files_total, chunks_done) is called as it goes."""
+        b = self.base(base)
+        scratch = self.root / "unpacked" / f"{time.time_ns():x}"
+        try:
+            try:
+                items = kbreaders.expand([Path(p) for p in paths], scratch)
+            except ReadError as e:
+                return [FileReport(name="", error=str(e))]
+            reports, done_chunks = [], 0
+            for i, (path, name) in enumerate(items):
+                def step(k, n, i=i):
+                    if progress:
+                        progress(i, len(items), done_chunks + k)
+                reports.append(self._ingest_one(b, path, name, step))
+                done_chunks += reports[-1].chunks
+                if progress:
+                    progress(i + 1, len(items), done_chunks)
+            return reports
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def add_file(self, upload, base: str | None = None) -> tuple[str, int]:
+        """One file; raises KnowledgeError with the reason if it cannot be read."""
+        [rep] = self.ingest([upload], base)
+        if rep.error:
+            raise KnowledgeError(rep.error)
+        return rep.name, rep.chunks
+
+    def start_ingest(self, paths: list, base: str | None = None, cleanup: bool = False) -> str:
+        """ingest() in a background thread; poll tasks[id] for progress and the report.
+        cleanup deletes the source files that went in (they now live in the base's folder)."""
+        self.base(base)
+        task_id = f"ingest-{time.time_ns():x}"
+        task = self.tasks[task_id] = {"status": "running", "files": 0, "total": len(paths), "chunks": 0,
+                                      "reports": [], "base": base, "started": time.time()}
+
+        def progress(files, total, chunks):
+            task.update(files=files, total=total, chunks=chunks)
+
+        def work():
+            try:
+                task["reports"] = self.ingest(paths, base, progress)
+                task["status"] = "succeeded"
+                if cleanup:
+                    for p, r in zip(paths, task["reports"]):
+                        if not r.error:
+                            Path(p).unlink(missing_ok=True)
+            except Exception as e:  # never lose the failure in a thread
+                task.update(status="failed", error=f"{type(e).__name__}: {e}")
+
+        threading.Thread(target=work, daemon=True, name=task_id).start()
+        return task_id
+
+    def _delete_points(self, b: Base, name: str) -> None:
         from qdrant_client import models as qm
 
-        if self._client.collection_exists(self.s.collection):
-            self._client.delete(self.s.collection, points_selector=qm.FilterSelector(
-                filter=qm.Filter(must=[qm.FieldCondition(
-                    key="file_name", match=qm.MatchValue(value=name))])))
+        self._open()
+        if self._client.collection_exists(b.collection):
+            self._client.delete(b.collection, points_selector=qm.FilterSelector(
+                filter=qm.Filter(must=[qm.FieldCondition(key="file_name", match=qm.MatchValue(value=name))])))
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, base: str | None = None) -> None:
+        b = self.base(base)
         with self._lock:
-            self._open_store()
-            self._delete_points(name)
-        (self.files_dir / safe_name(name)).unlink(missing_ok=True)
-
-    # --- inspection and search -----------------------------------------------------------------
-    def documents(self) -> list[tuple[str, int]]:
-        """(file name, chunk count) for every document in the collection."""
-        with self._lock:
-            self._open_store()
-            if not self._client.collection_exists(self.s.collection):
-                return []
-            counts: dict[str, int] = {}
-            offset = None
-            while True:
-                points, offset = self._client.scroll(self.s.collection, limit=512, offset=offset,
-                                                     with_payload=["file_name"], with_vectors=False)
-                for p in points:
-                    name = (p.payload or {}).get("file_name", "?")
-                    counts[name] = counts.get(name, 0) + 1
-                if offset is None:
-                    break
-        return sorted(counts.items())
-
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
-        if not query or not query.strip():
-            raise KnowledgeError("Type a question to search for.")
-        with self._lock:
-            self._ready()
-            if not self._client.collection_exists(self.s.collection):
-                return []
-            vec = self._embed.get_query_embedding(query.strip())
-            res = self._store.query(VectorStoreQuery(query_embedding=vec,
-                                                     similarity_top_k=top_k or self.s.top_k))
-        return [Hit(file=n.metadata.get("file_name", "?"), chunk=int(n.metadata.get("chunk", 0)),
-                    page=str(n.metadata.get("page", "")), score=float(score), text=n.get_content())
-                for n, score in zip(res.nodes or [], res.similarities or [])]
+            self._delete_points(b, name)
+        (self.files_dir(b) / safe_name(name)).unlink(missing_ok=True)
 
 
-def context_for(kb: Knowledge, question: str) -> list[Hit]:
+def context_for(kb: Knowledge, question: str, base: str | None = None) -> list[Hit]:
     """Chunks to ground an answer in; none (not an error) when the question or the base is empty."""
     try:
-        return kb.search(question)
+        return kb.search(question, base=base)
     except KnowledgeError:
         return []

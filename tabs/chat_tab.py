@@ -25,6 +25,8 @@ def build(ctx: Ctx) -> dict:
         model = gr.Dropdown(choices=_model_choices(ctx), label=L("chat_model"), scale=3,
                             allow_custom_value=True)
         rag = gr.Checkbox(value=True, label=L("use_rag"), scale=1)
+        kb_pick = gr.Dropdown(choices=[b.name for b in ctx.kb.bases()], value=ctx.kb.bases()[0].name,
+                              label=L("k_base"), allow_custom_value=True, scale=1)
         refresh = gr.Button(L("refresh"), scale=1)
     with gr.Row(visible=False) as ext_row:
         ext_url = gr.Textbox(label=L("ext_url"), placeholder="https://api.example.com/v1", scale=3)
@@ -50,7 +52,7 @@ def build(ctx: Ctx) -> dict:
     exported = gr.File(label=L("download_file"), file_count="multiple", interactive=False)
     speed = gr.Markdown()
     with gr.Accordion(L("compare_title"), open=False):
-        side_by_side = compare_panel.build(ctx)
+        side_by_side = compare_panel.build(ctx, kb_pick)
 
     def refresh_models(current, url=""):
         choices = _model_choices(ctx)
@@ -75,9 +77,10 @@ def build(ctx: Ctx) -> dict:
             raise gr.Error(msg(request, "m_deploy_first"))
         return serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], True
 
-    def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, request):
+    def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, kb_name,
+               request):
         base, api_key, name, ours = target(choice, url, key, ext, request)
-        hits = knowledge.context_for(ctx.kb, question) if use_rag else []
+        hits = knowledge.context_for(ctx.kb, question, kb_name) if use_rag else []
         messages = chat.build_messages(history, question, hits, sys_prompt)
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         t0, first, text = time.perf_counter(), None, ""
@@ -94,7 +97,8 @@ def build(ctx: Ctx) -> dict:
             yield history, "", ""
             return
         took = time.perf_counter() - t0
-        history[-1] = {"role": "assistant", "content": text + chat.sources_block(hits)}
+        history[-1] = {"role": "assistant",
+                       "content": text + chat.sources_block(hits, ctx.s.rag_low_score, bool(use_rag))}
         yield history, "", msg(request, "m_speed", ttft=(first or took) * 1000, secs=took)
 
     # Gradio finds gr.Request by annotation; with *rest it must come first.
@@ -115,6 +119,10 @@ def build(ctx: Ctx) -> dict:
         question = chat.text_of(history.pop().get("content"))
         yield from answer(question, history, *rest, request)
 
+    def refresh_bases(current):
+        names = [b.name for b in ctx.kb.bases()]
+        return gr.update(choices=names, value=current if current in names else names[0])
+
     def list_external(url, key, request: gr.Request):
         try:
             names = chat.list_models((url or "").strip().rstrip("/"), key or "")
@@ -132,9 +140,10 @@ def build(ctx: Ctx) -> dict:
         js.write_text(chat.to_json(history), encoding="utf-8")
         return [str(md), str(js)]
 
-    settings = [model, rag, system, temperature, top_p, max_tokens, ext_url, ext_key, ext_model]
+    settings = [model, rag, system, temperature, top_p, max_tokens, ext_url, ext_key, ext_model, kb_pick]
     outs = [bot, box, speed]
     ctx.demo.load(refresh_models, [model, ext_url], model)
+    ctx.demo.load(refresh_bases, kb_pick, kb_pick)
     refresh.click(refresh_models, [model, ext_url], model, api_name="chat_models")
     model.change(lambda c: gr.update(visible=c == EXTERNAL), model, ext_row, api_name=False)
     ext_list.click(list_external, [ext_url, ext_key], ext_model, api_name="external_models")
@@ -145,4 +154,5 @@ def build(ctx: Ctx) -> dict:
     clear.click(lambda: ([], "", ""), None, outs, api_name=False)
     export.click(do_export, bot, exported, api_name="export_chat")
     return {"chat_model": model, "chat_refresh": (refresh_models, [model, ext_url], model),
+            "chat_bases": (refresh_bases, kb_pick, kb_pick),
             **side_by_side}

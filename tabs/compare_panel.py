@@ -26,7 +26,7 @@ def defaults(ctx: Ctx) -> list[tuple[str | None, bool]]:
     return [(base, False), (tuned, False), (base, True), (tuned, True)]
 
 
-def build(ctx: Ctx) -> dict:
+def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
     pickers, rags, outs = [], [], []
     with gr.Row():
         for i in range(LANES):
@@ -46,7 +46,7 @@ def build(ctx: Ctx) -> dict:
         return [gr.update(choices=opts, value=c if c in values else d[0])
                 for c, d in zip(current, picks)]
 
-    def run(request: gr.Request, q, *picks_and_rags):
+    def run(request: gr.Request, q, kb_name, *picks_and_rags):
         q = (q or "").strip()
         if not q:
             raise gr.Error(msg(request, "m_question"))
@@ -59,11 +59,11 @@ def build(ctx: Ctx) -> dict:
             job = ctx.store.get(job_id)
             if job is None or serving.state(ctx.store, job) != "ready":
                 raise gr.Error(msg(request, "m_deploy_first"))
-            hits = knowledge.context_for(ctx.kb, q) if rag else []
+            hits = knowledge.context_for(ctx.kb, q, kb_name) if rag else []
             targets.append(compare.Target(
                 label=name, base_url=serving.base_url(job), model=name,
                 api_key=serving.api_key(job) or "", messages=chat.build_messages([], q, hits),
-                sources=chat.sources_block(hits), repetition_penalty=ctx.s.chat_repetition_penalty))
+                sources=chat.sources_block(hits, ctx.s.rag_low_score, bool(rag)), repetition_penalty=ctx.s.chat_repetition_penalty))
             slots.append(slot)
         if not targets:
             raise gr.Error(msg(request, "m_pick_targets"))
@@ -75,5 +75,5 @@ def build(ctx: Ctx) -> dict:
                               f"*{lane.summary()}*"
             yield shown
 
-    go.click(run, [question, *pickers, *rags], outs, api_name="compare")
+    go.click(run, [question, kb_pick, *pickers, *rags], outs, api_name="compare")
     return {"compare_refresh": (refresh, pickers, pickers)}

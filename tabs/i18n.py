@@ -106,7 +106,8 @@ TEXT = {
     "deploy": ("Deploy", "部署"), "stop": ("Stop", "停止"), "endpoint": ("Endpoint", "服务地址"),
     "snippet": ("Call it from code", "代码调用示例"),
     # knowledge
-    "upload": ("Documents (TXT, MD, PDF, DOCX)", "文档（TXT、MD、PDF、DOCX）"),
+    "upload": ("Documents (TXT, MD, HTML, PDF, DOCX, CSV, JSON) or .zip files",
+               "文档（TXT、MD、HTML、PDF、DOCX、CSV、JSON）或 .zip 压缩包"),
     "ingest": ("Add to knowledge base", "加入知识库"), "documents": ("Documents", "文档列表"),
     "document": ("Document", "文档"), "delete": ("Delete", "删除"),
     "query": ("Search the knowledge base", "检索知识库"), "search": ("Search", "检索"),
@@ -185,6 +186,42 @@ TEXT = {
     "m_pick_targets": ("Pick at least one model to answer.", "请至少选择一个回答的模型。"),
     "m_deploy_first": ("Deploy a model first (tab 4).", "请先在第 4 个标签页部署模型。"),
     "m_error": ("Error: {e}", "错误：{e}"),
+    # knowledge bases
+    "k_base": ("Knowledge base", "知识库"),
+    "k_manage": ("New, rename or delete a knowledge base", "新建、重命名或删除知识库"),
+    "k_name": ("Name (new, or the new name)", "名称（新建或重命名后的名称）"),
+    "k_embed": ("Embedding model", "向量模型"),
+    "i_k_embed": ("builtin:all-MiniLM-L6-v2 (English, offline), a local folder, or a hub id such as "
+                  "BAAI/bge-small-zh-v1.5 (Chinese) or sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+                  "builtin:all-MiniLM-L6-v2（英文，离线可用）、本地文件夹，或 Hub 上的模型，如 BAAI/bge-small-zh-v1.5（中文）"
+                  "或 sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2（多语言）"),
+    "k_size": ("Chunk size (tokens of the embedding model)", "文本块大小（按向量模型的 token 计）"),
+    "k_overlap": ("Overlap (tokens)", "重叠（token）"),
+    "k_splitter": ("Splitter", "切分方式"),
+    "i_k_splitter": ("sentence: never cuts inside a sentence (。！？ count as sentence ends); token: fixed windows",
+                     "sentence：不在句子中间切开（。！？视为句末）；token：固定长度窗口"),
+    "k_create": ("Create", "新建"), "k_rename": ("Rename", "重命名"), "k_delete_base": ("Delete", "删除"),
+    "k_folder": ("…or a whole folder", "……或整个文件夹"),
+    "k_chunks": ("Chunks", "查看文本块"), "k_chunk_list": ("Chunks of the document", "文档的文本块"),
+    "k_mode": ("Search", "检索方式"),
+    "k_facts": ("Embedding model `{model}` · chunks of {size} tokens, overlap {overlap}, {splitter} splitter · "
+                "{n} chunks stored · Qdrant: {where}",
+                "向量模型 `{model}` · 文本块 {size} token，重叠 {overlap}，{splitter} 切分 · 已存 {n} 个文本块 · Qdrant：{where}"),
+    "k_local": ("local mode on disk", "本地模式（磁盘）"),
+    "k_started": ("Adding {n} item(s)…", "正在加入 {n} 项……"),
+    "k_progress": ("Files {files}/{total} · {chunks} chunks embedded", "文件 {files}/{total} · 已向量化 {chunks} 个文本块"),
+    "k_eval": ("Evaluate retrieval: recall@k and MRR for dense, BM25 and hybrid search",
+               "评估检索效果：稠密、BM25 与混合检索的 recall@k 和 MRR"),
+    "k_eval_intro": ("One line per question: `{\"question\": ..., \"document\": ...}` (JSONL), or CSV with those "
+                     "columns; an optional `contains` names a phrase the right chunk holds. The samples make a "
+                     "knowledge base of public-domain texts and load their questions.",
+                     "每行一个问题：`{\"question\": ..., \"document\": ...}`（JSONL），或带这些列的 CSV；可选的 "
+                     "`contains` 指定正确文本块中应包含的短语。示例会用公版文本新建知识库并载入问题。"),
+    "k_sample_en": ("English sample", "英文示例"), "k_sample_zh": ("Chinese sample", "中文示例"),
+    "k_eval_upload": ("Upload a set", "上传评测集"), "k_eval_set": ("Labelled questions", "带标注的问题"),
+    "k_eval_run": ("Evaluate", "开始评估"), "k_eval_scores": ("Scores", "得分"),
+    "k_eval_ranks": ("Rank of the right document per question (- = not in the top 5)",
+                     "每个问题中正确文档的排名（- 表示不在前 5）"),
     # deploy: restart and benchmark
     "restart": ("Restart", "重启"),
     "bench_title": ("Benchmark: what batching and prefix caching buy on this machine",

@@ -1,66 +1,166 @@
-"""Knowledge tab: upload documents into the knowledge base, list them, and test retrieval."""
+"""Knowledge tab: knowledge bases (each with its own embedding model and chunking), ingestion with
+progress, documents and their chunks, search showing dense, BM25 and fused ranks, evaluation."""
 from __future__ import annotations
+
+import time
 
 import gradio as gr
 
 from studio import knowledge
+from tabs import kbeval_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg
+
+HIT_COLS = ["fused", "dense rank", "dense score", "BM25 rank", "BM25 score", "file", "chunk", "text"]
+
+
+def _names(ctx: Ctx) -> list[str]:
+    return [b.name for b in ctx.kb.bases()]
+
+
+def facts(ctx: Ctx, name: str | None, request: gr.Request | None = None) -> str:
+    try:
+        b = ctx.kb.base(name)
+    except knowledge.KnowledgeError as e:
+        return str(e)
+    text = msg(request, "k_facts", model=b.embed_model, size=b.chunk_tokens, overlap=b.chunk_overlap,
+               splitter=b.splitter, n=ctx.kb.points(b.name),
+               where=ctx.s.qdrant_url or msg(request, "k_local"))
+    note = ctx.kb.limits_note(b.name)
+    return text + (f"\n\n⚠️ {note}" if note else "")
 
 
 def build(ctx: Ctx) -> dict:
     with gr.Row():
         with gr.Column(scale=1):
+            with gr.Row():
+                base = gr.Dropdown(choices=_names(ctx), value=_names(ctx)[0], label=L("k_base"),
+                                   allow_custom_value=True, scale=3)
+            about = gr.Markdown()
+            with gr.Accordion(L("k_manage"), open=False):
+                new_name = gr.Textbox(label=L("k_name"))
+                embed = gr.Textbox(value=ctx.s.embed_model, label=L("k_embed"), info=L("i_k_embed"))
+                with gr.Row():
+                    size = gr.Number(value=ctx.s.chunk_tokens, precision=0, minimum=16, label=L("k_size"))
+                    overlap = gr.Number(value=ctx.s.chunk_overlap, precision=0, minimum=0, label=L("k_overlap"))
+                splitter = gr.Radio(list(knowledge.SPLITTERS), value="sentence", label=L("k_splitter"),
+                                    info=L("i_k_splitter"))
+                with gr.Row():
+                    create = gr.Button(L("k_create"))
+                    rename = gr.Button(L("k_rename"))
+                    drop = gr.Button(L("k_delete_base"), variant="stop")
             files = gr.File(label=L("upload"), file_count="multiple",
-                            file_types=list(knowledge.SUFFIXES))
+                            file_types=[*knowledge.SUFFIXES, ".zip"])
+            folder = gr.File(label=L("k_folder"), file_count="directory")
             ingest = gr.Button(L("ingest"), variant="primary")
+            progress = gr.Markdown()
             report = gr.Markdown()
             docs = gr.Dataframe(headers=["file", "chunks"], interactive=False, label=L("documents"))
             with gr.Row():
-                doomed = gr.Dropdown(label=L("document"), choices=[], allow_custom_value=True, scale=3)
+                doc = gr.Dropdown(label=L("document"), choices=[], allow_custom_value=True, scale=3)
+                show = gr.Button(L("k_chunks"), scale=1)
                 delete = gr.Button(L("delete"), variant="stop", scale=1)
         with gr.Column(scale=2):
             with gr.Row():
                 query = gr.Textbox(label=L("query"), scale=4)
+                mode = gr.Radio(["hybrid", "dense", "sparse"], value="hybrid", label=L("k_mode"), scale=2)
                 search = gr.Button(L("search"), scale=1)
-            hits = gr.Dataframe(headers=["score", "file", "chunk", "text"], interactive=False,
-                                wrap=True, label=L("hits"))
+            hits = gr.Dataframe(headers=HIT_COLS, interactive=False, wrap=True, label=L("hits"))
+            chunks = gr.Dataframe(headers=["chunk", "page", "tokens", "text"], interactive=False,
+                                  wrap=True, label=L("k_chunk_list"), max_height=400)
+            with gr.Accordion(L("k_eval"), open=False):
+                kbeval_panel.build(ctx, base)
 
-    def listing():
-        rows = [[name, n] for name, n in ctx.kb.documents()]
+    def listing(name):
+        try:
+            rows = [[n, c] for n, c in ctx.kb.documents(name)]
+        except knowledge.KnowledgeError:
+            rows = []
         return rows, gr.update(choices=[r[0] for r in rows], value=None)
 
-    def do_delete(name, request: gr.Request):
-        if not name:
-            raise gr.Error(msg(request, "m_pick_doc"))
+    def pick(name, request: gr.Request):
+        return facts(ctx, name, request), *listing(name)
+
+    def bases_update(value):
+        return gr.update(choices=_names(ctx), value=value)
+
+    def do_create(name, model, sz, ov, sp, request: gr.Request):
         try:
-            ctx.kb.delete(name)
+            b = ctx.kb.create_base(name, model, int(sz or 0) or None, None if ov is None else int(ov), sp)
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
-        return msg(request, "m_deleted", name=name), *listing()
+        return bases_update(b.name)
 
-    def do_ingest(paths, request: gr.Request):
+    def do_rename(old, new):
+        try:
+            return bases_update(ctx.kb.rename_base(old, new).name)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+
+    def do_drop(name):
+        try:
+            ctx.kb.delete_base(name)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        return bases_update(_names(ctx)[0])
+
+    def do_ingest(name, paths, dir_paths, request: gr.Request):
+        """Starts ingestion in the background and follows it; closing the page does not stop it."""
+        paths = list(paths or []) + list(dir_paths or [])
         if not paths:
             raise gr.Error(msg(request, "m_no_files"))
-        lines = []
-        for p in paths:
-            try:
-                name, n = ctx.kb.add_file(p)
-                lines.append("- " + msg(request, "m_ingested", name=name, n=n))
-            except knowledge.KnowledgeError as e:
-                lines.append("- " + msg(request, "m_error", e=e))
-        return "\n".join(lines), *listing(), None
-
-    def do_search(q):
         try:
-            found = ctx.kb.search(q)
+            t = ctx.kb.tasks[ctx.kb.start_ingest(paths, name)]
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
-        return [[round(h.score, 3), h.file, h.chunk, h.text] for h in found]
+        while t["status"] == "running":
+            yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
+                   gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
+            time.sleep(0.5)
+        lines = [msg(request, "m_error", e=t.get("error"))] if t["status"] == "failed" else []
+        for r in t["reports"]:
+            lines.append("- " + (msg(request, "m_error", e=r.error) if r.error else
+                                 msg(request, "m_ingested", name=r.name, n=r.chunks)))
+            if r.warning:
+                lines.append(f"  - ⚠️ {r.warning}")
+        yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
+               "\n".join(lines), *listing(name), facts(ctx, name, request), None)
 
-    ctx.demo.load(listing, None, [docs, doomed])
-    ingest.click(do_ingest, files, [report, docs, doomed, files], api_name="ingest")
-    delete.click(do_delete, doomed, [report, docs, doomed], api_name="delete_document")
-    search.click(do_search, query, hits, api_name="search")
-    query.submit(do_search, query, hits, api_name=False)
-    return {"kb_documents": docs}
+    def do_delete(name, d, request: gr.Request):
+        if not d:
+            raise gr.Error(msg(request, "m_pick_doc"))
+        try:
+            ctx.kb.delete(d, name)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        return msg(request, "m_deleted", name=d), *listing(name)
+
+    def do_chunks(name, d, request: gr.Request):
+        if not d:
+            raise gr.Error(msg(request, "m_pick_doc"))
+        return [[c["chunk"], c["page"], c["tokens"], c["text"]] for c in ctx.kb.chunks(d, name)]
+
+    def do_search(name, q, m):
+        try:
+            found = ctx.kb.search(q, top_k=max(ctx.s.top_k, 5), base=name, mode=m)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+
+        def r(x, digits=3):
+            return "" if x is None else round(x, digits)
+
+        return [[r(h.score, 4), r(h.dense_rank), r(h.dense_score), r(h.sparse_rank), r(h.sparse_score),
+                 h.file, h.chunk, h.text] for h in found]
+
+    ctx.demo.load(pick, base, [about, docs, doc])
+    base.change(pick, base, [about, docs, doc], api_name=False)
+    create.click(do_create, [new_name, embed, size, overlap, splitter], base, api_name="create_base")
+    rename.click(do_rename, [base, new_name], base, api_name="rename_base")
+    drop.click(do_drop, base, base, api_name="delete_base")
+    ingest.click(do_ingest, [base, files, folder], [progress, report, docs, doc, about, files],
+                 api_name="ingest")
+    delete.click(do_delete, [base, doc], [report, docs, doc], api_name="delete_document")
+    show.click(do_chunks, [base, doc], chunks, api_name="chunks")
+    search.click(do_search, [base, query, mode], hits, api_name="search")
+    query.submit(do_search, [base, query, mode], hits, api_name=False)
+    return {"kb_documents": docs, "kb_base": base}

@@ -39,7 +39,7 @@ def progress_text(c, run_id):
     return info
 
 
-def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_dir):
+def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_dir, tmp_path):
     c = client(studio.start())
 
     # Models: the default model is there and active; its facts come from its config.
@@ -94,16 +94,25 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     [row] = [r for r in c.predict(api_name="/list_runs")["data"] if r[0] == adapter]
     assert row[1] == "succeeded" and row[2] == "mine" and row[5] == "8/8" and row[7] == 2
 
-    # Knowledge: ingest two documents and find the right chunk.
-    report, docs = c.predict([handle_file(str(DOCS / "qinghe_policies.md")),
-                              handle_file(str(DOCS / "k2_kettle_manual.txt"))], api_name="/ingest")[:2]
-    assert "qinghe_policies.md" in report and "chunks" in report
-    assert {r[0] for r in docs["data"]} == {"qinghe_policies.md", "k2_kettle_manual.txt"}
-    hits = c.predict("How many days do I have to return a product?", api_name="/search")
-    assert hits["data"][0][1] == "qinghe_policies.md"
-    report, docs, _ = c.predict("k2_kettle_manual.txt", api_name="/delete_document")
+    # Knowledge: ingest two documents (and a bad one, which the rest survives); find the right
+    # chunk with its dense and BM25 ranks; look at a document's chunks; delete one.
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is not really a PDF")
+    progress, report, docs = c.predict(
+        "default", [handle_file(str(DOCS / "qinghe_policies.md")), handle_file(str(broken)),
+                    handle_file(str(DOCS / "k2_kettle_manual.txt"))], None, api_name="/ingest")[:3]
+    assert "Files 3/3" in progress and "Added qinghe_policies.md" in report
+    assert "broken.pdf: could not be read" in report and "Added k2_kettle_manual.txt" in report
+    assert {"qinghe_policies.md", "k2_kettle_manual.txt"} <= {r[0] for r in docs["data"]}
+    hits = c.predict("default", "How many days do I have to return a product?", "hybrid",
+                     api_name="/search")
+    top = hits["data"][0]
+    assert top[5] == "qinghe_policies.md" and top[1] == 1 and top[3] == 1  # first in both lists
+    chunks = c.predict("default", "qinghe_policies.md", api_name="/chunks")["data"]
+    assert [r[0] for r in chunks] == list(range(1, len(chunks) + 1)) and all(r[2] <= 256 for r in chunks)
+    report, docs, _ = c.predict("default", "k2_kettle_manual.txt", api_name="/delete_document")
     assert "Deleted k2_kettle_manual.txt" in report
-    assert [r[0] for r in docs["data"]] == ["qinghe_policies.md"]
+    assert "k2_kettle_manual.txt" not in [r[0] for r in docs["data"]]
 
     # Deploy: the active model with the adapter just trained, behind a generated API key.
     which, key = c.predict([adapter], 1024, 2, 1, "auto", True, 0, 4, True, "127.0.0.1",
@@ -121,19 +130,19 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     # Chat: the tuned model answers with retrieval, and the sources name file and chunk.
     def ask(question, target, history=(), url="", key="", ext=""):
         return c.predict(question, list(history), target, True, "You are Qinghe's support assistant.",
-                         0.3, 1.0, 64, url, key, ext, api_name="/chat")
+                         0.3, 1.0, 64, url, key, ext, "default", api_name="/chat")
 
     history, box, speed = ask("How many days do I have to return a product?", f"{deployment}|{adapter}")
     answer = text(history[-1]["content"])
     assert "qinghe_policies.md (chunk" in answer and box == "" and "first token after" in speed
     again, _, _ = c.predict(history, f"{deployment}|{adapter}", True, "", 0.3, 1.0, 64, "", "", "",
-                            api_name="/regenerate")
+                            "default", api_name="/regenerate")
     assert len(again) == 2 and text(again[0]["content"]) == text(history[0]["content"])
     md, js = c.predict(history, api_name="/export_chat")
     assert "**You**:" in open(md, encoding="utf-8").read() and '"role": "assistant"' in open(js).read()
 
     # Compare: base and tuned + retrieval side by side, each with its own timing line.
-    lanes = c.predict("How long is the warranty?", f"{deployment}|SmolLM2-135M-Instruct",
+    lanes = c.predict("How long is the warranty?", "default", f"{deployment}|SmolLM2-135M-Instruct",
                       f"{deployment}|{adapter}", None, None, False, True, False, False,
                       api_name="/compare")
     assert "**SmolLM2-135M-Instruct**" in lanes[0] and "tokens/s" in lanes[0]

@@ -86,7 +86,8 @@ def test_whole_journey_in_the_browser(studio, browser):
 
     # Knowledge: upload a document and see its chunks listed.
     page.get_by_role("tab", name="5 · Knowledge").click()
-    page.locator("input[type=file][multiple]").set_input_files(str(DOCS / "qinghe_policies.md"))
+    uploader = page.get_by_role("tabpanel").locator("input[type=file][multiple]:not([webkitdirectory])")
+    uploader.set_input_files(str(DOCS / "qinghe_policies.md"))
     page.get_by_role("button", name="Add to knowledge base").click()
     expect(page.get_by_text("Added qinghe_policies.md")).to_be_visible(timeout=120_000)
 

@@ -1,11 +1,15 @@
-"""Real ingestion into Qdrant local with the real embedding model, and retrieval."""
+"""Real ingestion into Qdrant local with the real embedding model: knowledge bases, formats,
+updates and deletes, hybrid search, Chinese chunking, and evaluation on the bundled sets."""
+import zipfile
+
 import pytest
 
-from studio import config
-from studio.knowledge import Knowledge
+from studio import config, kbeval
+from studio.knowledge import Knowledge, KnowledgeError
 
 pytestmark = pytest.mark.integration
 DOCS = config.REPO / "assets" / "docs"
+EVAL = config.REPO / "assets" / "eval"
 
 
 @pytest.fixture
@@ -19,21 +23,78 @@ def test_two_documents_ingest_and_the_right_chunk_comes_back(kb, settings):
     assert kb.add_file(DOCS / "qinghe_policies.md")[1] >= 2
     assert kb.add_file(DOCS / "k2_kettle_manual.txt")[1] >= 2
     assert dict(kb.documents()).keys() == {"qinghe_policies.md", "k2_kettle_manual.txt"}
-    assert (settings.home / "knowledge" / "files" / "qinghe_policies.md").exists()
+    assert (kb.files_dir(kb.base()) / "qinghe_policies.md").exists()
 
-    top = kb.search("How many days do I have to return a product?")[0]
-    assert top.file == "qinghe_policies.md" and "15 days" in top.text
+    for mode in ("hybrid", "dense", "sparse"):
+        top = kb.search("How many days do I have to return a product?", mode=mode)[0]
+        assert top.file == "qinghe_policies.md" and "15 days" in top.text, mode
     top = kb.search("What does error E3 mean on the kettle?")[0]
     assert top.file == "k2_kettle_manual.txt" and "E3" in top.text
-    assert top.score > 0
+    assert top.dense_rank == 1 and top.sparse_rank == 1 and top.score > 0
 
 
-def test_reingesting_replaces_and_delete_removes(kb):
-    n = kb.add_file(DOCS / "k2_kettle_manual.txt")[1]
-    assert kb.add_file(DOCS / "k2_kettle_manual.txt")[1] == n
-    assert dict(kb.documents())["k2_kettle_manual.txt"] == n
-    kb.delete("k2_kettle_manual.txt")
-    assert kb.documents() == []
+def test_changed_file_replaces_its_chunks_and_delete_removes_them(kb, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("The blue kettle costs 199 yuan.\n\nThe green kettle costs 259 yuan.")
+    kb.add_file(f)
+    assert "199" in kb.search("price of the blue kettle", mode="sparse")[0].text
+    f.write_text("The blue kettle now costs 149 yuan.")
+    kb.add_file(f)
+    texts = [c["text"] for c in kb.chunks("notes.txt")]
+    assert texts == ["The blue kettle now costs 149 yuan."]
+    kb.delete("notes.txt")
+    assert kb.documents() == [] and kb.search("blue kettle", mode="sparse") == []
+
+
+def test_batches_of_folders_and_zips_survive_a_bad_file(kb, tmp_path):
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "faq.html").write_text("<body><script>x()</script><p>Shipping is free over 99 yuan.</p></body>")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    z = tmp_path / "more.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("prices.csv", "item,price\nkettle,199\n")
+        zf.writestr("gbk.txt", "保修两年，人为损坏不保。".encode("gbk"))
+    seen = []
+    reports = kb.ingest([folder, z], progress=lambda *a: seen.append(a))
+    by_name = {r.name: r for r in reports}
+    assert "could not be read" in by_name["shop_broken.pdf"].error
+    assert all(by_name[n].chunks == 1 for n in ("shop_faq.html", "more.zip_prices.csv", "more.zip_gbk.txt"))
+    assert seen[-1] == (4, 4, 3)
+    assert kb.search("保修多久", mode="sparse")[0].text == "保修两年，人为损坏不保。"
+    assert "x()" not in kb.chunks("shop_faq.html")[0]["text"]
+
+
+def test_chinese_chunks_end_at_sentence_ends_and_fit_the_model(kb, settings):
+    b = kb.create_base("中文 small", chunk_tokens=48, chunk_overlap=0)
+    text = "".join(f"第{i}条：青禾电器的产品在购买后十五天内可以无理由退货，退款会在五个工作日内到账。" for i in range(12))
+    f = settings.home / "rules.txt"
+    f.write_text(text)
+    kb.add_file(f, base=b.name)
+    chunks = kb.chunks("rules.txt", base=b.name)
+    assert len(chunks) > 3
+    assert all(c["tokens"] <= 48 for c in chunks)
+    assert all(c["text"].endswith("。") for c in chunks[:-1])  # never cut inside a sentence
+
+
+def test_knowledge_bases_are_separate_and_can_be_renamed_and_deleted(kb):
+    kb.add_file(DOCS / "qinghe_policies.md")
+    b = kb.create_base("kettles", chunk_tokens=120)
+    kb.add_file(DOCS / "k2_kettle_manual.txt", base="kettles")
+    assert [n for n, _ in kb.documents("kettles")] == ["k2_kettle_manual.txt"]
+    assert [n for n, _ in kb.documents()] == ["qinghe_policies.md"]
+    with pytest.raises(KnowledgeError, match="already exists"):
+        kb.create_base("kettles")
+    with pytest.raises(KnowledgeError, match="reads at most 256 tokens"):
+        kb.create_base("too big", chunk_tokens=512)
+    kb.rename_base("kettles", "appliances")
+    assert kb.base("appliances").collection == b.collection
+    assert [n for n, _ in kb.documents("appliances")] == ["k2_kettle_manual.txt"]
+    kb.delete_base("appliances")
+    assert [x.name for x in kb.bases()] == ["default"]
+    assert not kb._client.collection_exists(b.collection)
+    with pytest.raises(KnowledgeError, match="only knowledge base"):
+        kb.delete_base("default")
 
 
 def test_the_store_persists_across_processes(kb, settings):
@@ -46,12 +107,26 @@ def test_the_store_persists_across_processes(kb, settings):
         again.close()
 
 
-def test_chunks_fit_the_embedding_model(kb):
-    from transformers import AutoTokenizer
+def test_files_of_an_earlier_version_are_added_again(settings):
+    legacy = settings.path("knowledge", "files") / "k2_kettle_manual.txt"
+    legacy.write_text((DOCS / "k2_kettle_manual.txt").read_text())
+    kb = Knowledge(settings)
+    try:
+        kb.bases()
+        [task] = kb.tasks.values()
+        from tests.conftest import wait_for
 
-    from studio import defaults
+        wait_for(lambda: task["status"] != "running", timeout=120, what="re-ingestion")
+        assert task["status"] == "succeeded" and not legacy.exists()
+        assert [n for n, _ in kb.documents()] == ["k2_kettle_manual.txt"]
+    finally:
+        kb.close()
 
-    kb.add_file(DOCS / "qinghe_policies.md")
-    tok = AutoTokenizer.from_pretrained(str(defaults.embedding_path()))
-    for hit in kb.search("warranty", top_k=10):
-        assert len(tok.encode(hit.text)) <= 256
+
+@pytest.mark.parametrize("lang,floor", [("en", 0.8), ("zh", 0.6)])
+def test_evaluation_on_the_bundled_sets(kb, lang, floor):
+    name, text = kbeval.load_sample(kb, lang)
+    res = kbeval.evaluate(kb, kbeval.parse(text), name)
+    assert set(res) == {"hybrid", "dense", "sparse"}
+    assert res["hybrid"]["recall@5"] >= floor
+    assert res["hybrid"]["mrr"] >= min(res["dense"]["mrr"], res["sparse"]["mrr"])

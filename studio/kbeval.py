@@ -1,0 +1,87 @@
+"""Retrieval evaluation: a small labelled set (question -> the document, and optionally a phrase
+the right chunk contains) run through dense, BM25 and hybrid search, scored by recall@k and MRR,
+so a user can see which search suits their documents."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from studio.kbsearch import MODES, KnowledgeError
+
+
+@dataclass
+class Item:
+    question: str
+    document: str
+    contains: str = ""  # optional: the relevant chunk must contain this text
+
+
+def parse(text: str) -> list[Item]:
+    """JSON list / JSONL of {question, document, contains?}, or CSV with those headers."""
+    text = (text or "").strip()
+    if not text:
+        raise KnowledgeError("The evaluation set is empty: give question, document (and optionally contains).")
+    if text[0] in "[{":
+        try:
+            rows = json.loads(text) if text[0] == "[" else [json.loads(x) for x in text.splitlines() if x.strip()]
+        except json.JSONDecodeError as e:
+            raise KnowledgeError(f"The evaluation set is not valid JSON (line {e.lineno}: {e.msg}).") from e
+    else:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    items = []
+    for i, r in enumerate(rows, start=1):
+        if not isinstance(r, dict):
+            raise KnowledgeError(f"Row {i}: expected an object with question and document.")
+        q, d = str(r.get("question") or "").strip(), str(r.get("document") or "").strip()
+        if not q or not d:
+            raise KnowledgeError(f"Row {i}: question and document are both needed.")
+        items.append(Item(q, d, str(r.get("contains") or "").strip()))
+    return items
+
+
+def relevant(hit, item: Item) -> bool:
+    return hit.file == item.document and (not item.contains or item.contains.lower() in hit.text.lower())
+
+
+def evaluate(kb, items: list[Item], base: str | None = None, ks=(1, 3, 5),
+             modes=MODES) -> dict:
+    """{mode: {"recall@k": .., "mrr": .., "ranks": [rank or None per question]}}; MRR counts a
+    hit within the deepest k only."""
+    known = {name for name, _ in kb.documents(base)}
+    missing = sorted({it.document for it in items} - known)
+    if missing:
+        raise KnowledgeError(f"Not in this knowledge base: {', '.join(missing)}. Add them first.")
+    depth = max(ks)
+    out = {}
+    for mode in modes:
+        ranks = []
+        for it in items:
+            hits = kb.search(it.question, top_k=depth, base=base, mode=mode)
+            ranks.append(next((r for r, h in enumerate(hits, start=1) if relevant(h, it)), None))
+        res = {f"recall@{k}": sum(1 for r in ranks if r and r <= k) / len(items) for k in ks}
+        res["mrr"] = sum(1 / r for r in ranks if r) / len(items)
+        res["ranks"] = ranks
+        out[mode] = res
+    return out
+
+
+def load_sample(kb, lang: str) -> tuple[str, str]:
+    """The bundled public-domain set (assets/eval) in a knowledge base of its own, made on first
+    use: (base name, labelled set as JSONL)."""
+    from studio import config
+
+    if lang not in ("en", "zh"):
+        raise KnowledgeError("Sample sets: en or zh.")
+    folder = config.REPO / "assets" / "eval"
+    name = f"sample-{lang}"
+    if name not in {b.name for b in kb.bases()}:
+        kb.create_base(name)
+    have = {n for n, _ in kb.documents(name)}
+    missing = [p for p in sorted((folder / lang).iterdir()) if p.name not in have]
+    if missing:
+        errors = [r.error for r in kb.ingest(missing, name) if r.error]
+        if errors:
+            raise KnowledgeError("; ".join(errors))
+    return name, (folder / f"{lang}.jsonl").read_text(encoding="utf-8")

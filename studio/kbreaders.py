@@ -1,0 +1,166 @@
+"""Files -> LlamaIndex documents for the knowledge base: the formats, their encodings, and
+folders and zip files opened safely inside the data root."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".csv", ".json", ".jsonl")
+MAX_UNZIPPED = 1 << 30  # a zip may expand to 1 GiB at most (zip bombs)
+_SAFE = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
+
+
+class KnowledgeError(ValueError):
+    """A problem the user can act on; the message says what and how."""
+
+
+class ReadError(KnowledgeError):
+    """A file that cannot be read; the message says why."""
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot leave its folder (no separators, no '..')."""
+    base = _SAFE.sub("_", name.replace("\\", "/").replace("/", "_")).strip("._")
+    if not base:
+        raise ReadError(f"'{name}' is not a usable file name.")
+    return base
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312, what Chinese
+    Windows saves), else the best guess of charset_normalizer."""
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    return str(best) if best is not None else raw.decode("utf-8", errors="replace")
+
+
+def html_text(raw: str) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(raw, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "svg", "head"]):
+        tag.decompose()
+    lines = (ln.strip() for ln in soup.get_text("\n").splitlines())
+    return "\n".join(ln for ln in lines if ln)
+
+
+def csv_text(raw: str) -> str:
+    """Each row as 'column: value' pairs, one row per paragraph, so a chunk keeps its headers."""
+    rows = list(csv.reader(io.StringIO(raw)))
+    if not rows:
+        return ""
+    head, body = rows[0], rows[1:]
+    return "\n\n".join("; ".join(f"{h}: {v}" for h, v in zip(head, r) if v.strip()) for r in body)
+
+
+def json_text(raw: str, lines: bool) -> str:
+    """Each record as 'path: value' lines, one record per paragraph."""
+    try:
+        records = [json.loads(x) for x in raw.splitlines() if x.strip()] if lines else json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ReadError(f"not valid JSON (line {e.lineno}: {e.msg})") from e
+    if not isinstance(records, list):
+        records = [records]
+
+    def flat(x, path=""):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                yield from flat(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(x, list):
+            for i, v in enumerate(x):
+                yield from flat(v, f"{path}[{i}]")
+        elif x is not None and str(x).strip():
+            yield f"{path}: {x}" if path else str(x)
+
+    return "\n\n".join("\n".join(flat(r)) for r in records)
+
+
+def read(path: Path, name: str) -> list:
+    """Documents of one file (PDF: one per page), with file name and page as metadata."""
+    from llama_index.core import Document
+
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ReadError(f"unsupported type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+    try:
+        if suffix in (".pdf", ".docx"):
+            from llama_index.readers.file import DocxReader, PDFReader
+
+            docs = (PDFReader() if suffix == ".pdf" else DocxReader()).load_data(file=path)
+        else:
+            text = decode(path.read_bytes())
+            if suffix in (".html", ".htm"):
+                text = html_text(text)
+            elif suffix == ".csv":
+                text = csv_text(text)
+            elif suffix in (".json", ".jsonl"):
+                text = json_text(text, lines=suffix == ".jsonl")
+            docs = [Document(text=text)]
+    except ReadError:
+        raise
+    except Exception as e:  # a broken PDF/DOCX raises whatever its parser raises
+        if hasattr(e, "last_attempt"):  # PDFReader retries, then wraps the real error
+            e = e.last_attempt.exception() or e
+        raise ReadError(f"could not be read ({type(e).__name__}: {str(e)[:200]})") from e
+    for d in docs:
+        d.metadata = {"file_name": name, "page": str(d.metadata.get("page_label", ""))}
+        # Kept out of the embedded text, so the splitter gives chunks their full token budget.
+        d.excluded_embed_metadata_keys = list(d.metadata)
+        d.excluded_llm_metadata_keys = list(d.metadata)
+    docs = [d for d in docs if d.text.strip()]
+    if not docs:
+        raise ReadError("no text found (a scanned PDF needs OCR first)")
+    return docs
+
+
+def expand(paths: list[Path], scratch: Path) -> list[tuple[Path, str]]:
+    """Uploaded files, folders and zips -> (file, name to store it under). Zips are unpacked into
+    scratch (inside the data root) with every member checked to stay there."""
+    out: list[tuple[Path, str]] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out += [(f, f.relative_to(p.parent).as_posix()) for f in sorted(p.rglob("*"))
+                    if f.is_file() and not f.name.startswith(".")]
+        elif p.suffix.lower() == ".zip":
+            out += _unzip(p, scratch)
+        else:
+            out.append((p, p.name))
+    return out
+
+
+def _unzip(p: Path, scratch: Path) -> list[tuple[Path, str]]:
+    try:
+        zf = zipfile.ZipFile(p)
+    except zipfile.BadZipFile:
+        return [(p, p.name)]  # read() reports it, and the rest of the batch goes on
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir() and not Path(m.filename).name.startswith(".")
+                   and "__MACOSX" not in m.filename]
+        if sum(m.file_size for m in members) > MAX_UNZIPPED:
+            raise ReadError(f"{p.name}: unpacks to more than {MAX_UNZIPPED >> 20} MiB")
+        dest = scratch / safe_name(p.stem)
+        out = []
+        for m in members:
+            if not m.flag_bits & 0x800:  # no UTF-8 flag: Chinese Windows zips names in GBK
+                try:
+                    m.filename = m.filename.encode("cp437").decode("gb18030")
+                except (UnicodeEncodeError, UnicodeDecodeError):
+                    pass
+            target = (dest / safe_name(m.filename)).resolve()
+            if not target.is_relative_to(dest.resolve()):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(m))
+            out.append((target, f"{p.name}/{m.filename}"))
+    return out

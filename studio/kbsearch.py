@@ -1,0 +1,198 @@
+"""Looking into a knowledge base: documents, chunks, and dense, BM25 and hybrid search with each
+hit's rank in every list; plus the checks that tell a user when retrieval will be poor."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.kbreaders import KnowledgeError
+
+MODES = ("hybrid", "dense", "sparse")
+LOCAL_LIMIT = 20_000  # Qdrant's local mode warns and slows past this many points
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LETTER = re.compile(r"[A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+@dataclass
+class Hit:
+    file: str
+    chunk: int
+    page: str
+    score: float
+    text: str
+    dense_rank: int | None = None  # where the chunk stood in each list before fusion
+    dense_score: float | None = None
+    sparse_rank: int | None = None
+    sparse_score: float | None = None
+
+    @property
+    def label(self) -> str:
+        where = f"p.{self.page}, " if self.page else ""
+        return f"{self.file} ({where}chunk {self.chunk})"
+
+
+def rrf(dense, sparse, alpha: float = 0.5, top_k: int = 3):
+    """LlamaIndex's hybrid_fusion_fn, as Qdrant's reciprocal rank fusion (the same the Qdrant
+    server runs for FusionQuery): ranks, not raw scores, so cosine and BM25 scales never mix.
+    Each fused node carries its rank and score in the dense and the sparse list."""
+    from llama_index.core.vector_stores.types import VectorStoreQueryResult
+    from qdrant_client.http import models as qm
+    from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
+
+    def points(res):
+        return [qm.ScoredPoint(id=i, version=0, score=s) for i, s in zip(res.ids or [], res.similarities or [])]
+
+    nodes = {i: n for res in (sparse, dense) for i, n in zip(res.ids or [], res.nodes or [])}
+    fused = reciprocal_rank_fusion([points(dense), points(sparse)], limit=top_k)
+    for kind, res in (("dense", dense), ("sparse", sparse)):
+        for rank, (i, s) in enumerate(zip(res.ids or [], res.similarities or []), start=1):
+            nodes[i].metadata[f"_{kind}"] = (rank, float(s))
+    return VectorStoreQueryResult(nodes=[nodes[p.id] for p in fused],
+                                  similarities=[p.score for p in fused], ids=[str(p.id) for p in fused])
+
+
+def model_languages(path: str) -> set[str]:
+    """Languages a local sentence-transformers model declares in its model card (empty if unknown)."""
+    card = Path(path) / "README.md"
+    if not card.exists():
+        return set()
+    head = card.read_text(errors="replace").split("---")
+    if len(head) < 3:
+        return set()
+    import yaml
+
+    try:
+        meta = yaml.safe_load(head[1]) or {}
+    except yaml.YAMLError:
+        return set()
+    lang = meta.get("language") or []
+    return {str(x).lower() for x in (lang if isinstance(lang, list) else [lang])}
+
+
+def cjk_share(text: str) -> float:
+    letters = len(_LETTER.findall(text))
+    return len(_CJK.findall(text)) / letters if letters else 0.0
+
+
+def language_warning(docs: list, model: str, langs: set[str]) -> str:
+    """A sentence when the embedding model does not read the documents' language."""
+    if not langs or "multilingual" in langs:
+        return ""
+    share = cjk_share(" ".join(d.text for d in docs)[:20000])
+    if share > 0.3 and not langs & {"zh", "chinese", "zh-cn"}:
+        return (f"{model} was trained on {', '.join(sorted(langs))} text, and this document is mostly "
+                "Chinese: dense search will match it poorly (BM25 still works). Create a knowledge base with "
+                "a Chinese or multilingual embedding model, e.g. BAAI/bge-small-zh-v1.5.")
+    if share < 0.05 and langs <= {"zh", "chinese", "zh-cn"}:
+        return f"{model} reads Chinese, and this document is not Chinese: dense search will match it poorly."
+    return ""
+
+
+def _hit(node, score: float) -> Hit:
+    m = node.metadata
+    d, s = m.get("_dense", (None, None)), m.get("_sparse", (None, None))
+    return Hit(file=m.get("file_name", "?"), chunk=int(m.get("chunk", 0)), page=str(m.get("page", "")),
+               score=float(score), text=node.get_content(), dense_rank=d[0], dense_score=d[1],
+               sparse_rank=s[0], sparse_score=s[1])
+
+
+class SearchMixin:
+    """Read-side methods of Knowledge (kept apart so neither file grows past a sitting)."""
+
+    def points(self, base: str | None = None) -> int:
+        b = self.base(base)
+        with self._lock:
+            self._open()
+            if not self._client.collection_exists(b.collection):
+                return 0
+            return self._client.count(b.collection, exact=True).count
+
+    def limits_note(self, base: str | None = None) -> str:
+        """What bites in Qdrant's local mode, when it starts to."""
+        if self.s.qdrant_url:
+            return ""
+        n = self.points(base)
+        if n < LOCAL_LIMIT * 0.8:
+            return ""
+        return (f"{n:,} chunks: Qdrant's local mode keeps everything in memory and searches by brute force, "
+                f"and slows past ~{LOCAL_LIMIT:,}; it also allows one process at a time. Run a Qdrant server "
+                "(docker run -p 6333:6333 qdrant/qdrant) and set QDRANT_URL.")
+
+    def _scroll(self, collection: str, flt=None, payload=True):
+        offset = None
+        while True:
+            pts, offset = self._client.scroll(collection, limit=512, offset=offset, scroll_filter=flt,
+                                              with_payload=payload, with_vectors=False)
+            yield from pts
+            if offset is None:
+                return
+
+    def documents(self, base: str | None = None) -> list[tuple[str, int]]:
+        """(file name, chunk count) for every document in a knowledge base."""
+        b = self.base(base)
+        with self._lock:
+            self._open()
+            if not self._client.collection_exists(b.collection):
+                return []
+            counts: dict[str, int] = {}
+            for p in self._scroll(b.collection, payload=["file_name"]):
+                name = (p.payload or {}).get("file_name", "?")
+                counts[name] = counts.get(name, 0) + 1
+        return sorted(counts.items())
+
+    def chunks(self, name: str, base: str | None = None) -> list[dict]:
+        """Every chunk of one document, in order, with its metadata."""
+        import json
+
+        from qdrant_client import models as qm
+
+        b = self.base(base)
+        tok = self._embedder(b.embed_model)[1]
+        with self._lock:
+            self._open()
+            if not self._client.collection_exists(b.collection):
+                return []
+            flt = qm.Filter(must=[qm.FieldCondition(key="file_name", match=qm.MatchValue(value=name))])
+            out = []
+            for p in self._scroll(b.collection, flt):
+                pl = p.payload or {}
+                node = json.loads(pl.get("_node_content", "{}"))
+                text = node.get("text", "")
+                out.append({"chunk": int(pl.get("chunk", 0)), "page": str(pl.get("page", "")),
+                            "text": text, "tokens": len(tok.encode(text, add_special_tokens=False)),
+                            "id": str(p.id),
+                            "metadata": {k: v for k, v in pl.items() if not k.startswith("_")}})
+        return sorted(out, key=lambda c: c["chunk"])
+
+    def search(self, query: str, top_k: int | None = None, base: str | None = None,
+               mode: str = "hybrid") -> list[Hit]:
+        from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
+
+        if not query or not query.strip():
+            raise KnowledgeError("Type a question to search for.")
+        if mode not in MODES:
+            raise KnowledgeError(f"Search mode must be one of {', '.join(MODES)}.")
+        b, k, q = self.base(base), int(top_k or self.s.top_k), query.strip()
+        with self._lock:
+            store = self._store(b)
+            if not self._client.collection_exists(b.collection):
+                return []
+            vec = None if mode == "sparse" else self._embedder(b.embed_model)[0].get_query_embedding(q)
+            if mode == "dense":
+                req = VectorStoreQuery(query_embedding=vec, similarity_top_k=k)
+            elif mode == "sparse":
+                req = VectorStoreQuery(query_str=q, mode=VectorStoreQueryMode.SPARSE, similarity_top_k=k,
+                                       sparse_top_k=k)
+            else:  # fuse from deeper lists than asked for, so a chunk good in one list can rise
+                deep = max(4 * k, 20)
+                req = VectorStoreQuery(query_embedding=vec, query_str=q, mode=VectorStoreQueryMode.HYBRID,
+                                       similarity_top_k=deep, sparse_top_k=deep, hybrid_top_k=k)
+            res = store.query(req)
+        hits = [_hit(n, s) for n, s in zip(res.nodes or [], res.similarities or [])]
+        for rank, h in enumerate(hits, start=1):
+            if mode == "dense":
+                h.dense_rank, h.dense_score = rank, h.score
+            elif mode == "sparse":
+                h.sparse_rank, h.sparse_score = rank, h.score
+        return hits

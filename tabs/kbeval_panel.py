@@ -1,0 +1,62 @@
+"""Evaluation panel (inside the Knowledge tab): a labelled set run through dense, BM25 and hybrid
+search, recall@k and MRR side by side."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from studio import kbeval, knowledge
+from studio.kbreaders import decode
+from tabs.context import Ctx
+from tabs.i18n import L
+
+KS = (1, 3, 5)
+
+
+def build(ctx: Ctx, base: gr.Dropdown) -> None:
+    gr.Markdown(L("k_eval_intro"))
+    with gr.Row():
+        en = gr.Button(L("k_sample_en"), size="sm")
+        zh = gr.Button(L("k_sample_zh"), size="sm")
+        upload = gr.UploadButton(L("k_eval_upload"), file_types=[".jsonl", ".json", ".csv"], size="sm")
+    labelled = gr.Code(label=L("k_eval_set"), language=None, lines=8, max_lines=16, interactive=True)
+    run = gr.Button(L("k_eval_run"), variant="primary")
+    scores = gr.Dataframe(headers=["search", *[f"recall@{k}" for k in KS], "MRR"], interactive=False,
+                          label=L("k_eval_scores"))
+    per_question = gr.Dataframe(headers=["question", "document", "hybrid", "dense", "BM25"],
+                                interactive=False, wrap=True, label=L("k_eval_ranks"))
+
+    def sample(lang):
+        try:
+            name, text = kbeval.load_sample(ctx.kb, lang)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        return gr.update(choices=[b.name for b in ctx.kb.bases()], value=name), text
+
+    def sample_en():
+        return sample("en")
+
+    def sample_zh():
+        return sample("zh")
+
+    def read_upload(f):
+        return decode(Path(f).read_bytes()) if f else ""
+
+    def do_run(name, text):
+        try:
+            items = kbeval.parse(text)
+            res = kbeval.evaluate(ctx.kb, items, name, ks=KS)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        label = {"hybrid": "hybrid (RRF)", "dense": "dense", "sparse": "BM25"}
+        table = [[label[m], *[round(r[f"recall@{k}"], 3) for k in KS], round(r["mrr"], 3)]
+                 for m, r in res.items()]
+        ranks = [[it.question, it.document, *[res[m]["ranks"][i] or "-" for m in ("hybrid", "dense", "sparse")]]
+                 for i, it in enumerate(items)]
+        return table, ranks
+
+    en.click(sample_en, None, [base, labelled], api_name="eval_sample_en")
+    zh.click(sample_zh, None, [base, labelled], api_name="eval_sample_zh")
+    upload.upload(read_upload, upload, labelled, api_name=False)
+    run.click(do_run, [base, labelled], [scores, per_question], api_name="evaluate")
