@@ -37,8 +37,14 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
+def short(sentence: str) -> str:
+    words = sentence.split()
+    return " ".join(words[:24]) if len(words) > 1 else sentence[:40]
+
+
 def corpus(folder: Path, chunks: int, per_file: int = 200) -> None:
-    """Files of `per_file` short paragraphs; each paragraph becomes one chunk."""
+    """Files of `per_file` short paragraphs (one sentence, at most 24 words or 40 characters);
+    with 64-token chunks each paragraph becomes one chunk."""
     rng = random.Random(7)
     src = [p for d in ("assets/docs", "assets/eval/en", "assets/eval/zh")
            for p in sorted((config.REPO / d).iterdir())]
@@ -46,7 +52,7 @@ def corpus(folder: Path, chunks: int, per_file: int = 200) -> None:
                  if len(s.strip()) > 20]
     folder.mkdir(parents=True)
     for f in range(0, chunks, per_file):
-        paras = [f"Record {f + i}: " + " ".join(rng.sample(sentences, 2)) for i in range(min(per_file, chunks - f))]
+        paras = [f"Record {f + i}: " + short(rng.choice(sentences)) for i in range(min(per_file, chunks - f))]
         (folder / f"part{f // per_file:04d}.txt").write_text("\n\n".join(paras))
 
 
@@ -62,8 +68,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         s = config.load(home=home)
         kb = Knowledge(s)
-        # One paragraph per chunk: a chunk size above any generated paragraph, no overlap.
-        b = kb.create_base("scale", chunk_tokens=160, chunk_overlap=0)
+        # One paragraph per chunk: room for one generated paragraph, not two; no overlap.
+        b = kb.create_base("scale", chunk_tokens=64, chunk_overlap=0)
         corpus(Path(home) / "corpus", args.chunks)
         files = sorted((Path(home) / "corpus").iterdir())
         emb = kb._embedder(b.embed_model)[0]

@@ -7,7 +7,7 @@ import time
 import gradio as gr
 
 from studio import chat, knowledge, serving
-from tabs import compare_panel
+from tabs import compare_panel, rag_plus_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg
 
@@ -53,6 +53,8 @@ def build(ctx: Ctx) -> dict:
     speed = gr.Markdown()
     with gr.Accordion(L("compare_title"), open=False):
         side_by_side = compare_panel.build(ctx, kb_pick)
+    with gr.Accordion(L("rp_title"), open=False):
+        rag_plus_panel.build(ctx, model, kb_pick)
 
     def refresh_models(current, url=""):
         choices = _model_choices(ctx)

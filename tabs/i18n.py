@@ -222,6 +222,18 @@ TEXT = {
     "k_eval_run": ("Evaluate", "开始评估"), "k_eval_scores": ("Scores", "得分"),
     "k_eval_ranks": ("Rank of the right document per question (- = not in the top 5)",
                      "每个问题中正确文档的排名（- 表示不在前 5）"),
+    # agentic RAG and GraphRAG
+    "rp_title": ("Agentic RAG and GraphRAG: several facts, tools, two hops", "Agentic RAG 与 GraphRAG：多个事实、工具调用、两跳推理"),
+    "rp_intro": ("**Agentic RAG** plans, searches once per fact, may use a calculator, then answers (every step "
+                 "shown). **GraphRAG** first builds an entity-relation graph from the chosen knowledge base with "
+                 "the chosen model, then answers by walking two hops of it. Both use a model deployed in tab 4.",
+                 "**Agentic RAG** 会先规划，每个事实检索一次，必要时调用计算器，然后回答（每一步都会显示）。"
+                 "**GraphRAG** 先用所选模型从所选知识库构建实体关系图，再沿图走两跳来回答。两者都使用第 4 页部署的模型。"),
+    "rp_question": ("Question", "问题"), "rp_agent": ("Ask the agent", "交给 Agent"),
+    "rp_graph_ask": ("Ask the graph", "用知识图谱回答"), "rp_build": ("Build the graph", "构建知识图谱"),
+    "rp_show": ("Show the graph", "查看知识图谱"), "rp_graph": ("Graph (subject, relation, object)", "知识图谱（主体、关系、客体）"),
+    "rp_answer": ("Answer", "回答"), "rp_paths": ("Facts from the graph", "图谱中找到的事实"),
+    "rp_built": ("Built a graph of {n} facts.", "已构建包含 {n} 条事实的知识图谱。"),
     # deploy: restart and benchmark
     "restart": ("Restart", "重启"),
     "bench_title": ("Benchmark: what batching and prefix caching buy on this machine",

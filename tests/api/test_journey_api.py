@@ -149,6 +149,16 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert f"**{adapter}** + RAG" in lanes[1] and "qinghe_policies.md (chunk" in lanes[1]
     assert lanes[2] == lanes[3] == ""
 
+    # Agentic RAG and GraphRAG through the Chat tab's panel: steps shown, a graph built and walked.
+    steps = c.predict("How many days do I have to return a product?", f"{deployment}|{adapter}", "default",
+                      api_name="/agentic_rag")
+    assert "🔎 **search**" in steps and "📄 **observation**" in steps and "**Answer**" in steps
+    graph, note = c.predict(f"{deployment}|{adapter}", "default", api_name="/build_graph")
+    assert graph["data"] and "Built a graph of" in note
+    assert c.predict("default", api_name="/show_graph")["data"] == graph["data"]
+    assert "Facts from the graph" in c.predict("What is the warranty?", f"{deployment}|{adapter}", "default",
+                                               api_name="/graph_rag")
+
     # The same server as an external OpenAI-compatible endpoint: key required, errors in words.
     url = status[1]
     assert adapter in c.predict(url, value(key), api_name="/external_models")["choices"][1]

@@ -130,3 +130,16 @@ def test_evaluation_on_the_bundled_sets(kb, lang, floor):
     assert set(res) == {"hybrid", "dense", "sparse"}
     assert res["hybrid"]["recall@5"] >= floor
     assert res["hybrid"]["mrr"] >= min(res["dense"]["mrr"], res["sparse"]["mrr"])
+
+
+def test_an_embedding_model_that_cannot_load_is_a_clear_error(kb, tmp_path):
+    with pytest.raises(KnowledgeError, match="Cannot load the embedding model"):
+        kb.create_base("broken", embed_model=str(tmp_path / "no-such-model"))
+    assert [b.name for b in kb.bases()] == ["default"]  # nothing half-made is left behind
+
+
+def test_chinese_documents_with_an_english_model_get_a_warning(kb):
+    [rep] = kb.ingest([EVAL / "zh" / "静夜思.txt"])
+    assert rep.chunks == 1 and "mostly Chinese" in rep.warning
+    [rep] = kb.ingest([EVAL / "en" / "amendment_01.txt"])
+    assert rep.warning == ""

@@ -1,0 +1,108 @@
+"""GraphRAG: an entity-relation graph built from a knowledge base by the deployed model
+(LlamaIndex's PropertyGraphIndex with SimpleLLMPathExtractor), stored under the data root, and
+answers that walk two hops of it (who works where -> what kind of company that is).
+
+On our vLLM servers the extraction is decoded under a regular expression for "(subject,
+relation, object)" lines, so even a small model's output always parses; it still decides the
+entities and relations itself.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio import kbreaders
+from studio.agentic import llm_for
+from studio.kbreaders import KnowledgeError
+
+_PART = r"[^,()\n（）]{1,40}"
+TRIPLE_REGEX = rf"(\({_PART}, {_PART}, {_PART}\)\n){{1,10}}"
+EXTRACT_PROMPT = (
+    "Extract up to {max_knowledge_triplets} facts from the text as (subject, relation, object) lines, "
+    "one per line, using the text's own words and language.\n"
+    "Example text: Alice works at Acme. Acme is a bakery.\n(Alice, works at, Acme)\n(Acme, is, bakery)\n"
+    "Text: {text}\n")
+
+
+@dataclass
+class GraphAnswer:
+    question: str
+    paths: list[str] = field(default_factory=list)  # the graph facts the answer used
+    answer: str = ""
+
+
+def folder(kb, base: str | None) -> Path:
+    return kb.root / "graphs" / kb.base(base).collection
+
+
+def build(kb, base: str | None, base_url: str, model: str, api_key: str = "", constrain: bool = True,
+          context: int = 2048) -> list[tuple[str, str, str]]:
+    """(Re)build the graph of a knowledge base from its files; returns its triples."""
+    from llama_index.core import PropertyGraphIndex
+    from llama_index.core.indices.property_graph import SimpleLLMPathExtractor
+
+    b = kb.base(base)
+    files = sorted(kb.files_dir(b).iterdir())
+    if not files:
+        raise KnowledgeError(f"Knowledge base {b.name!r} has no documents to build a graph from.")
+    docs = [d for f in files for d in kbreaders.read(f, f.name)]
+    llm = llm_for(base_url, model, api_key, context, max_tokens=160, regex=TRIPLE_REGEX if constrain else None)
+    extractor = SimpleLLMPathExtractor(llm=llm, extract_prompt=EXTRACT_PROMPT, max_paths_per_chunk=10,
+                                       num_workers=1, raise_on_error=True)
+    index = PropertyGraphIndex.from_documents(
+        docs, llm=llm, embed_model=kb._embedder(b.embed_model)[0], kg_extractors=[extractor],
+        transformations=[kb._splitter(b)], show_progress=False)
+    target = folder(kb, base)
+    shutil.rmtree(target, ignore_errors=True)
+    index.storage_context.persist(persist_dir=str(target))
+    return triples(kb, base)
+
+
+def _storage(kb, base: str | None):
+    from llama_index.core import StorageContext
+
+    target = folder(kb, base)
+    if not (target / "property_graph_store.json").exists():
+        raise KnowledgeError("No graph yet for this knowledge base: build it first.")
+    return StorageContext.from_defaults(persist_dir=str(target))
+
+
+def triples(kb, base: str | None) -> list[tuple[str, str, str]]:
+    store = _storage(kb, base).property_graph_store
+    # get_triplets() with no filter returns nothing by design; the whole graph is .graph's
+    return sorted({(s.name, r.label, o.name) for s, r, o in store.graph.get_triplets()})
+
+
+def ask(kb, question: str, base: str | None, base_url: str, model: str, api_key: str = "",
+        context: int = 2048) -> GraphAnswer:
+    """Find the entities the question is about (by name and by embedding), walk two hops from
+    them, and answer from those facts."""
+    from llama_index.core.indices.property_graph import VectorContextRetriever
+    from llama_index.core.llms import ChatMessage
+
+    from llama_index.core import PropertyGraphIndex
+
+    out = GraphAnswer(question)
+    storage = _storage(kb, base)
+    llm = llm_for(base_url, model, api_key, context)
+    embed = kb._embedder(kb.base(base).embed_model)[0]
+    index = PropertyGraphIndex.from_existing(
+        property_graph_store=storage.property_graph_store, vector_store=storage.vector_store,
+        llm=llm, embed_model=embed, embed_kg_nodes=True)
+    store = index.property_graph_store
+    q = question.lower()  # LlamaIndex capitalises entity names: compare without case
+    named = [n for n in store.get() if getattr(n, "name", "") and n.name.lower() in q]
+    paths = {f"{s.name} -> {r.label} -> {o.name}" for s, r, o in store.get_rel_map(named, depth=2)} if named else set()
+    retriever = VectorContextRetriever(store, include_text=False, embed_model=embed,
+                                       vector_store=index.vector_store, similarity_top_k=3, path_depth=2)
+    for n in retriever.retrieve(question):
+        paths.add(n.node.get_content().strip())
+    out.paths = sorted(p for p in paths if p)
+    facts = "\n".join(out.paths) or "(no facts found)"
+    prompt = f"Facts (subject -> relation -> object):\n{facts}\n\nQuestion: {question}\nAnswer briefly from the facts."
+    try:
+        out.answer = str(llm.chat([ChatMessage(role="user", content=prompt)]).message.content or "").strip()
+    except Exception as e:  # the endpoint's own words, not a stack trace
+        out.answer = f"(no answer: {type(e).__name__}: {str(e)[:200]})"
+    return out

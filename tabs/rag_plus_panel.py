@@ -1,0 +1,76 @@
+"""Agentic RAG and GraphRAG (inside the Chat tab): a question answered step by step with tools,
+or by walking an entity-relation graph built from the knowledge base; every step is shown."""
+from __future__ import annotations
+
+import gradio as gr
+
+from studio import agentic, graphrag, knowledge, serving
+from tabs.context import Ctx
+from tabs.i18n import L, msg
+
+ICONS = {"thought": "💭", "search": "🔎", "calculator": "🧮", "observation": "📄", "answer": "✅", "note": "⚠️"}
+
+
+def _target(ctx: Ctx, choice: str | None, request) -> tuple[str, str, str, int]:
+    """(base url, key, model, context) of a running deployment; external endpoints are not
+    offered here because the step format relies on vLLM's structured outputs."""
+    job_id, _, name = (choice or "").partition("|")
+    job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
+    if job is None or job.kind != "serve" or serving.state(ctx.store, job) != "ready":
+        raise gr.Error(msg(request, "m_deploy_first"))
+    context = int(job.spec.get("options", {}).get("max_model_len") or ctx.s.serve_max_model_len)
+    return serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], context
+
+
+def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
+    gr.Markdown(L("rp_intro"))
+    with gr.Row():
+        question = gr.Textbox(label=L("rp_question"), scale=5)
+        agent_btn = gr.Button(L("rp_agent"), variant="primary", scale=1)
+        graph_btn = gr.Button(L("rp_graph_ask"), scale=1)
+    steps = gr.Markdown()
+    with gr.Row():
+        build_btn = gr.Button(L("rp_build"), size="sm")
+        show_btn = gr.Button(L("rp_show"), size="sm")
+    graph = gr.Dataframe(headers=["subject", "relation", "object"], interactive=False, label=L("rp_graph"),
+                         max_height=300)
+
+    def do_agent(q, choice, kb_name, request: gr.Request):
+        if not (q or "").strip():
+            raise gr.Error(msg(request, "m_question"))
+        url, key, name, context = _target(ctx, choice, request)
+        r = agentic.run(ctx.kb, q.strip(), url, name, key, kb_name, context=context)
+        lines = [f"{ICONS.get(s.kind, '•')} **{s.kind}**: {s.text}" for s in r.steps]
+        sources = "\n".join(f"[{i}] {h.label}" for i, h in enumerate(r.sources, start=1))
+        return "\n\n".join(lines + [f"**{msg(request, 'rp_answer')}**: {r.answer}"]) + (
+            f"\n\n---\n{sources}" if sources else "")
+
+    def do_build(choice, kb_name, request: gr.Request):
+        url, key, name, context = _target(ctx, choice, request)
+        try:
+            found = graphrag.build(ctx.kb, kb_name, url, name, key, context=context)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        return [list(t) for t in found], msg(request, "rp_built", n=len(found))
+
+    def do_show(kb_name):
+        try:
+            return [list(t) for t in graphrag.triples(ctx.kb, kb_name)]
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+
+    def do_graph(q, choice, kb_name, request: gr.Request):
+        if not (q or "").strip():
+            raise gr.Error(msg(request, "m_question"))
+        url, key, name, context = _target(ctx, choice, request)
+        try:
+            a = graphrag.ask(ctx.kb, q.strip(), kb_name, url, name, key, context=context)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        facts = "\n".join(f"- {p}" for p in a.paths) or "-"
+        return f"🕸️ **{msg(request, 'rp_paths')}**\n{facts}\n\n**{msg(request, 'rp_answer')}**: {a.answer}"
+
+    agent_btn.click(do_agent, [question, model, kb_pick], steps, api_name="agentic_rag")
+    build_btn.click(do_build, [model, kb_pick], [graph, steps], api_name="build_graph")
+    show_btn.click(do_show, kb_pick, graph, api_name="show_graph")
+    graph_btn.click(do_graph, [question, model, kb_pick], steps, api_name="graph_rag")
