@@ -39,17 +39,18 @@ def pct(xs, q):
 
 def short(sentence: str) -> str:
     words = sentence.split()
-    return " ".join(words[:24]) if len(words) > 1 else sentence[:40]
+    return " ".join(words[:16]) if len(words) > 1 else sentence[:18]
 
 
 def corpus(folder: Path, chunks: int, per_file: int = 200) -> None:
-    """Files of `per_file` short paragraphs (one sentence, at most 24 words or 40 characters);
-    with 64-token chunks each paragraph becomes one chunk."""
+    """Files of `per_file` short paragraphs (one sentence, at most 16 words or 20 characters);
+    with 32-token chunks each paragraph becomes one chunk."""
     rng = random.Random(7)
     src = [p for d in ("assets/docs", "assets/eval/en", "assets/eval/zh")
            for p in sorted((config.REPO / d).iterdir())]
+    # long enough that two never fit one 32-token chunk, short enough that one always does
     sentences = [s.strip() for p in src for s in p.read_text().replace("。", "。\n").replace(". ", ".\n").splitlines()
-                 if len(s.strip()) > 20]
+                 if len(s.split()) >= 12 or (len(s.split()) == 1 and len(s.strip()) >= 14)]
     folder.mkdir(parents=True)
     for f in range(0, chunks, per_file):
         paras = [f"Record {f + i}: " + short(rng.choice(sentences)) for i in range(min(per_file, chunks - f))]
@@ -69,7 +70,7 @@ def main() -> None:
         s = config.load(home=home)
         kb = Knowledge(s)
         # One paragraph per chunk: room for one generated paragraph, not two; no overlap.
-        b = kb.create_base("scale", chunk_tokens=64, chunk_overlap=0)
+        b = kb.create_base("scale", chunk_tokens=32, chunk_overlap=0)
         corpus(Path(home) / "corpus", args.chunks)
         files = sorted((Path(home) / "corpus").iterdir())
         emb = kb._embedder(b.embed_model)[0]

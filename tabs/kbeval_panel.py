@@ -25,7 +25,8 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
     scores = gr.Dataframe(headers=["search", *[f"recall@{k}" for k in KS], "MRR"], interactive=False,
                           label=L("k_eval_scores"))
     per_question = gr.Dataframe(headers=["question", "document", "hybrid", "dense", "BM25"],
-                                interactive=False, wrap=True, label=L("k_eval_ranks"))
+                                interactive=False, wrap=True, label=L("k_eval_ranks"),
+                                column_widths=["46%", "24%", "10%", "10%", "10%"])
 
     def sample(lang):
         try:

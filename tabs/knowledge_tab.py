@@ -65,7 +65,8 @@ def build(ctx: Ctx) -> dict:
                 query = gr.Textbox(label=L("query"), scale=4)
                 mode = gr.Radio(["hybrid", "dense", "sparse"], value="hybrid", label=L("k_mode"), scale=2)
                 search = gr.Button(L("search"), scale=1)
-            hits = gr.Dataframe(headers=HIT_COLS, interactive=False, wrap=True, label=L("hits"))
+            hits = gr.Dataframe(headers=HIT_COLS, interactive=False, wrap=True, label=L("hits"),
+                                column_widths=["8%", "7%", "8%", "7%", "8%", "14%", "6%", "42%"])
             chunks = gr.Dataframe(headers=["chunk", "page", "tokens", "text"], interactive=False,
                                   wrap=True, label=L("k_chunk_list"), max_height=400)
             with gr.Accordion(L("k_eval"), open=False):
