@@ -105,7 +105,7 @@ def build(ctx: Ctx) -> dict:
             raise gr.Error(str(e))
         return bases_update(_names(ctx)[0])
 
-    def do_ingest(name, paths, dir_paths, request: gr.Request):
+    def do_ingest(name, paths, dir_paths, request: gr.Request, bar=gr.Progress()):
         """Starts ingestion in the background and follows it; closing the page does not stop it."""
         paths = list(paths or []) + list(dir_paths or [])
         if not paths:
@@ -115,6 +115,7 @@ def build(ctx: Ctx) -> dict:
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
         while t["status"] == "running":
+            bar((t["files"], max(t["total"], 1)), desc=f"{t['chunks']} chunks", unit="files")
             yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
                    gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
             time.sleep(0.5)

@@ -1,0 +1,35 @@
+"""The Knowledge tab through the API: knowledge bases made, renamed and deleted; the bundled
+evaluation set loaded and scored for dense, BM25 and hybrid search."""
+import pytest
+from gradio_client import Client
+
+pytestmark = [pytest.mark.api, pytest.mark.integration]
+
+
+def value(x):
+    return x.get("value") if isinstance(x, dict) and x.get("__type__") == "update" else x
+
+
+def test_knowledge_bases_and_evaluation_through_the_api(studio):
+    studio.start()
+    c = Client(studio.url, verbose=False, analytics_enabled=False)
+    assert value(c.predict("manuals", "builtin:all-MiniLM-L6-v2", 120, 10, "token",
+                           api_name="/create_base")) == "manuals"
+    with pytest.raises(Exception, match="already exists"):
+        c.predict("manuals", "", 120, 10, "sentence", api_name="/create_base")
+    with pytest.raises(Exception, match="reads at most 256 tokens"):
+        c.predict("huge", "", 1024, 10, "sentence", api_name="/create_base")
+    assert value(c.predict("manuals", "kettle manuals", api_name="/rename_base")) == "kettle manuals"
+    assert value(c.predict("kettle manuals", api_name="/delete_base")) == "default"
+    with pytest.raises(Exception, match="only knowledge base"):
+        c.predict("default", api_name="/delete_base")
+
+    base, labelled = c.predict(api_name="/eval_sample_zh")
+    assert value(base) == "sample-zh" and "静夜思.txt" in labelled
+    scores, ranks = c.predict("sample-zh", labelled, api_name="/evaluate")
+    by_mode = {row[0]: row[1:] for row in scores["data"]}
+    assert set(by_mode) == {"hybrid (RRF)", "dense", "BM25"}
+    assert by_mode["hybrid (RRF)"][-1] >= by_mode["dense"][-1]  # MRR: hybrid helps Chinese here
+    assert len(ranks["data"]) == 16
+    with pytest.raises(Exception, match="Row 1: question and document"):
+        c.predict("sample-zh", '{"question": "x"}', api_name="/evaluate")
