@@ -77,12 +77,13 @@ def llm_for(base_url: str, model: str, api_key: str = "", context: int = 2048, m
 
 
 def run(kb, question: str, base_url: str, model: str, api_key: str = "", kb_name: str | None = None,
-        constrain: bool = True, max_steps: int = 4, context: int = 2048) -> Run:
-    """Answer a question step by step; the Run holds every step and the sources found."""
+        constrain: bool = True, max_steps: int = 4, context: int = 2048, out: Run | None = None) -> Run:
+    """Answer a question step by step; the Run holds every step and the sources found. Pass
+    `out` to watch its steps grow from another thread."""
     from llama_index.core.agent.workflow import AgentOutput, ReActAgent, ToolCall, ToolCallResult
     from llama_index.core.tools import FunctionTool
 
-    out = Run(question)
+    out = out or Run(question)
 
     def search_knowledge(query: str) -> str:
         """Search the knowledge base for one fact; returns numbered passages to cite."""

@@ -2,6 +2,8 @@
 or by walking an entity-relation graph built from the knowledge base; every step is shown."""
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 
 from studio import agentic, graphrag, knowledge, serving
@@ -35,15 +37,27 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
     graph = gr.Dataframe(headers=["subject", "relation", "object"], interactive=False, label=L("rp_graph"),
                          max_height=300)
 
-    def do_agent(q, choice, kb_name, request: gr.Request):
-        if not (q or "").strip():
-            raise gr.Error(msg(request, "m_question"))
-        url, key, name, context = _target(ctx, choice, request)
-        r = agentic.run(ctx.kb, q.strip(), url, name, key, kb_name, context=context)
-        lines = [f"{ICONS.get(s.kind, '•')} **{s.kind}**: {s.text}" for s in r.steps]
+    def render(r: agentic.Run, request, done: bool) -> str:
+        lines = [f"{ICONS.get(s.kind, '•')} **{s.kind}**: {s.text}" for s in list(r.steps)]
+        if not done:
+            return "\n\n".join(lines + ["…"])
         sources = "\n".join(f"[{i}] {h.label}" for i, h in enumerate(r.sources, start=1))
         return "\n\n".join(lines + [f"**{msg(request, 'rp_answer')}**: {r.answer}"]) + (
             f"\n\n---\n{sources}" if sources else "")
+
+    def do_agent(q, choice, kb_name, request: gr.Request):
+        """Steps appear as the agent takes them (it runs in a thread; this handler watches)."""
+        if not (q or "").strip():
+            raise gr.Error(msg(request, "m_question"))
+        url, key, name, context = _target(ctx, choice, request)
+        r = agentic.Run(q.strip())
+        worker = threading.Thread(target=agentic.run, args=(ctx.kb, r.question, url, name, key, kb_name),
+                                  kwargs={"context": context, "out": r}, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            yield render(r, request, False)
+            worker.join(0.5)
+        yield render(r, request, True)
 
     def do_build(choice, kb_name, request: gr.Request):
         url, key, name, context = _target(ctx, choice, request)
