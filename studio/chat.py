@@ -60,7 +60,10 @@ def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False) -> str
     retrieval was asked for and nothing close was found."""
     warn = ""
     best = best_match(hits)
-    if asked and (not hits or best is None or best < low):
+    # A chunk BM25 ranked shares words with the question: covered, even when an English-only
+    # embedding model scores a Chinese match low.
+    words_match = any(h.sparse_rank is not None for h in hits)
+    if asked and not words_match and (best is None or best < low):
         seen = f" (best match {best:.2f})" if best is not None else ""
         warn = (f"\n\n⚠️ The knowledge base may not cover this{seen}. / 知识库可能没有涵盖这个问题{seen}。")
     if not hits:

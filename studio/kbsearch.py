@@ -10,8 +10,8 @@ from studio.kbreaders import KnowledgeError
 
 MODES = ("hybrid", "dense", "sparse")
 LOCAL_LIMIT = 20_000  # Qdrant's local mode warns and slows past this many points
-# Local mode scores sparse (BM25) vectors one point at a time in Python, ~14 ms per 1,000 chunks
-# on a laptop core (bench/kb_scale.py): past this, hybrid search stops feeling instant.
+# Local mode scores sparse (BM25) vectors one point at a time in Python: hybrid search took
+# ~5 ms per 1,000 chunks on one core (101 ms p95 at 19,652, bench/kb_scale.py).
 LOCAL_SPARSE_SLOW = 5_000
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -119,7 +119,7 @@ class SearchMixin:
         if n < LOCAL_SPARSE_SLOW:
             return ""
         return (f"{n:,} chunks in Qdrant's local mode, which keeps everything in this process's memory, "
-                f"scores BM25 one chunk at a time (hybrid search takes ~{n * 14 // 1000} ms here) and "
+                f"scores BM25 one chunk at a time (hybrid search takes ~{n * 5 // 1000} ms here) and "
                 f"is meant for up to ~{LOCAL_LIMIT:,} chunks and one process. For more, run a Qdrant server "
                 "(docker run -p 6333:6333 qdrant/qdrant) and set QDRANT_URL; or search dense only.")
 

@@ -96,4 +96,6 @@ def test_sources_open_to_their_text_and_weak_matches_are_flagged():
     weak = [Hit("p.md", 1, "", 0.03, "x", dense_rank=1, dense_score=0.12)]
     assert "may not cover this (best match 0.12)" in chat.sources_block(weak, low=0.3, asked=True)
     assert "may not cover this" in chat.sources_block([], low=0.3, asked=True)
+    bm25 = [Hit("诗.txt", 1, "", 0.5, "床前明月光", dense_rank=1, dense_score=0.1, sparse_rank=1, sparse_score=3.2)]
+    assert "may not cover" not in chat.sources_block(bm25, low=0.3, asked=True)  # words matched
     assert chat.sources_block([], low=0.3, asked=False) == ""
