@@ -48,6 +48,7 @@ class Knowledge(kbsearch.SearchMixin):
         self.s = s
         self.root = s.path("knowledge")
         self._lock = threading.RLock()
+        self._registry_lock = threading.RLock()
         self._client = None
         self._stores: dict[str, object] = {}
         self._embedders: dict[str, tuple] = {}
@@ -58,6 +59,12 @@ class Knowledge(kbsearch.SearchMixin):
         return self.root / "bases.json"
 
     def bases(self) -> list[Base]:
+        # The first call creates the registry: once, even when pages load together. A lock of its
+        # own, so reading the list never waits for an ingestion holding the store's lock.
+        with self._registry_lock:
+            return self._bases()
+
+    def _bases(self) -> list[Base]:
         f = self._registry()
         found = [Base(**b) for b in json.loads(f.read_text())] if f.exists() else []
         if not found:
