@@ -42,6 +42,8 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 20
     top_k: int = 3
+    # With a reranker, the first search fetches this many chunks for the cross-encoder to reorder.
+    rerank_candidates: int = 20
     # Below this cosine similarity (MiniLM) the best chunk rarely answers the question: the chat
     # then warns that the knowledge base may not cover it.
     rag_low_score: float = 0.3

@@ -47,23 +47,26 @@ def relevant(hit, item: Item) -> bool:
 
 def evaluate(kb, items: list[Item], base: str | None = None, ks=(1, 3, 5),
              modes=MODES) -> dict:
-    """{mode: {"recall@k": .., "mrr": .., "ranks": [rank or None per question]}}; MRR counts a
-    hit within the deepest k only."""
+    """{mode: {"recall@k": .., "mrr": .., "ranks": [rank or None per question]}}, plus "rerank"
+    when the base has a reranker; MRR counts a hit within the deepest k only."""
     known = {name for name, _ in kb.documents(base)}
     missing = sorted({it.document for it in items} - known)
     if missing:
         raise KnowledgeError(f"Not in this knowledge base: {', '.join(missing)}. Add them first.")
     depth = max(ks)
+    runs = [(mode, mode, False) for mode in modes]
+    if kb.base(base).rerank_model:  # the base's cross-encoder over hybrid candidates, as chat uses it
+        runs.append(("rerank", "hybrid", True))
     out = {}
-    for mode in modes:
+    for key, mode, rerank in runs:
         ranks = []
         for it in items:
-            hits = kb.search(it.question, top_k=depth, base=base, mode=mode)
+            hits = kb.search(it.question, top_k=depth, base=base, mode=mode, rerank=rerank)
             ranks.append(next((r for r, h in enumerate(hits, start=1) if relevant(h, it)), None))
         res = {f"recall@{k}": sum(1 for r in ranks if r and r <= k) / len(items) for k in ks}
         res["mrr"] = sum(1 / r for r in ranks if r) / len(items)
         res["ranks"] = ranks
-        out[mode] = res
+        out[key] = res
     return out
 
 

@@ -28,6 +28,8 @@ class Hit:
     dense_score: float | None = None
     sparse_rank: int | None = None
     sparse_score: float | None = None
+    rerank_score: float | None = None  # the cross-encoder's score, when the base has a reranker
+    first_rank: int | None = None  # where it stood before reranking
 
     @property
     def label(self) -> str:
@@ -170,14 +172,18 @@ class SearchMixin:
         return sorted(out, key=lambda c: c["chunk"])
 
     def search(self, query: str, top_k: int | None = None, base: str | None = None,
-               mode: str = "hybrid") -> list[Hit]:
+               mode: str = "hybrid", rerank: bool = True) -> list[Hit]:
+        """Top chunks for a query; with the base's reranker (unless rerank=False) the first search
+        fetches rerank_candidates chunks and the cross-encoder picks the top_k among them."""
         from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 
         if not query or not query.strip():
             raise KnowledgeError("Type a question to search for.")
         if mode not in MODES:
             raise KnowledgeError(f"Search mode must be one of {', '.join(MODES)}.")
-        b, k, q = self.base(base), int(top_k or self.s.top_k), query.strip()
+        b, want, q = self.base(base), int(top_k or self.s.top_k), query.strip()
+        rr = self._reranker(b.rerank_model) if rerank and b.rerank_model else None
+        k = max(want, self.s.rerank_candidates) if rr else want
         with self._lock:
             store = self._store(b)
             if not self._client.collection_exists(b.collection):
@@ -193,10 +199,26 @@ class SearchMixin:
                 req = VectorStoreQuery(query_embedding=vec, query_str=q, mode=VectorStoreQueryMode.HYBRID,
                                        similarity_top_k=deep, sparse_top_k=deep, hybrid_top_k=k)
             res = store.query(req)
-        hits = [_hit(n, s) for n, s in zip(res.nodes or [], res.similarities or [])]
-        for rank, h in enumerate(hits, start=1):
+        pairs = list(zip(res.nodes or [], res.similarities or []))
+        hits = {}
+        for rank, (n, s) in enumerate(pairs, start=1):
+            h = hits[n.node_id] = _hit(n, s)
+            h.first_rank = rank
             if mode == "dense":
                 h.dense_rank, h.dense_score = rank, h.score
             elif mode == "sparse":
                 h.sparse_rank, h.sparse_score = rank, h.score
-        return hits
+            # the ranks travel in Hit; left in the node they would reach the cross-encoder's input
+            n.metadata = {key: v for key, v in n.metadata.items() if not key.startswith("_")}
+        if not rr:
+            return list(hits.values())[:want]
+        from llama_index.core.schema import NodeWithScore
+
+        with self._lock:  # one model, shared by every caller
+            ranked = rr.postprocess_nodes([NodeWithScore(node=n, score=s) for n, s in pairs], query_str=q)
+        out = []
+        for nws in ranked[:want]:
+            h = hits[nws.node.node_id]
+            h.rerank_score = float(nws.score)
+            out.append(h)
+        return out

@@ -13,6 +13,7 @@ import re
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Base:
     chunk_overlap: int
     splitter: str = "sentence"
     created: float = 0.0
+    rerank_model: str = ""  # a cross-encoder that reorders the search's candidates; "" = none
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Knowledge(kbsearch.SearchMixin):
         self._client = None
         self._stores: dict[str, object] = {}
         self._embedders: dict[str, tuple] = {}
+        self._rerankers: dict[str, object] = {}
         self.tasks: dict[str, dict] = {}
 
     # --- knowledge bases ---------------------------------------------------------------------
@@ -129,6 +132,18 @@ class Knowledge(kbsearch.SearchMixin):
             self._save([dataclasses.replace(b, name=new) if b.name == target.name else b for b in all_])
         return self.base(new)
 
+    def set_reranker(self, name: str, model: str) -> Base:
+        """Rerank this base's search results with a cross-encoder (hub id or local folder); ""
+        turns reranking off. The model is loaded first, so a wrong name is an error now."""
+        model = (model or "").strip()
+        if model:
+            self._reranker(model)
+        with self._lock:
+            target = self.base(name)
+            self._save([dataclasses.replace(b, rerank_model=model) if b.name == target.name else b
+                        for b in self.bases()])
+        return self.base(target.name)
+
     def delete_base(self, name: str) -> None:
         with self._lock:
             all_ = self.bases()
@@ -155,8 +170,18 @@ class Knowledge(kbsearch.SearchMixin):
 
         if self.s.qdrant_url:
             self._client = QdrantClient(url=self.s.qdrant_url, api_key=self.s.qdrant_api_key or None)
-        else:
-            self._client = QdrantClient(path=str(self.s.path("knowledge", "qdrant")))
+            return
+        where = self.s.path("knowledge", "qdrant")
+        try:
+            self._client = QdrantClient(path=str(where))
+        except RuntimeError as e:
+            if "already accessed" not in str(e):
+                raise
+            raise KnowledgeError(
+                f"Another program is using the knowledge store in {where} (another studio on the same "
+                "data folder?). Qdrant's local mode lets one process open it at a time: close the other "
+                "one, give this studio its own STUDIO_HOME, or run a Qdrant server and set QDRANT_URL "
+                "so several processes can share it.") from e
 
     def _store(self, b: Base):
         self._open()
@@ -190,6 +215,19 @@ class Knowledge(kbsearch.SearchMixin):
             self._embedders[name] = (emb, model.tokenizer, limit, kbsearch.model_languages(path))
         return self._embedders[name]
 
+    def _reranker(self, model: str):
+        if model not in self._rerankers:
+            from llama_index.core.postprocessor import SentenceTransformerRerank
+
+            try:
+                # LlamaIndex defaults trust_remote_code to True; the studio never runs a model's code.
+                # top_n is the whole candidate list: search() cuts it to what was asked for.
+                self._rerankers[model] = SentenceTransformerRerank(
+                    top_n=10_000, model=model, device="cpu", trust_remote_code=False)
+            except Exception as e:  # offline hub id, wrong folder, not a cross-encoder
+                raise KnowledgeError(f"Cannot load the reranker {model!r}: {str(e)[:300]}") from e
+        return self._rerankers[model]
+
     def _splitter(self, b: Base):
         from llama_index.core.node_parser import SentenceSplitter, TokenTextSplitter
 
@@ -221,9 +259,6 @@ class Knowledge(kbsearch.SearchMixin):
         except ReadError as e:
             rep.error = f"{name}: {e}"
             return rep
-        dest = self.files_dir(b) / rep.name
-        if path.resolve() != dest.resolve():
-            shutil.copyfile(path, dest)
         rep.warning = kbsearch.language_warning(docs, b.embed_model, self._embedder(b.embed_model)[3])
         emb = self._embedder(b.embed_model)[0]
         with self._lock:
@@ -232,14 +267,30 @@ class Knowledge(kbsearch.SearchMixin):
                 n.metadata["chunk"] = i
                 n.excluded_embed_metadata_keys = ["file_name", "page", "chunk"]
                 n.excluded_llm_metadata_keys = ["file_name", "page", "chunk"]
-            for start in range(0, len(nodes), 64):
-                part = nodes[start:start + 64]
-                for n, v in zip(part, emb.get_text_embedding_batch([n.get_content() for n in part])):
-                    n.embedding = v
-                if progress:
-                    progress(start + len(part), len(nodes))
-            self._delete_points(b, rep.name)  # re-ingesting a changed file replaces its chunks
-            self._store(b).add(nodes)
+            store, written = self._store(b), []
+            # One writer thread BM25-encodes and stores batch k while batch k+1 is embedded
+            # (torch releases the GIL); measured in bench/kb_scale.py.
+            with ThreadPoolExecutor(1, thread_name_prefix="kb-writer") as writer:
+                try:
+                    for start in range(0, len(nodes), 64):
+                        part = nodes[start:start + 64]
+                        for n, v in zip(part, emb.get_text_embedding_batch([n.get_content() for n in part])):
+                            n.embedding = v
+                        written.append(writer.submit(store.add, part))
+                        if progress:
+                            progress(start + len(part), len(nodes))
+                    for w in written:
+                        w.result()
+                except BaseException:
+                    # the earlier version of the file stays whole; drop what this attempt wrote
+                    wait(written)
+                    self._delete_points(b, rep.name, only=[n.node_id for n in nodes])
+                    raise
+            # re-adding a changed file replaces its chunks, once the new ones are in
+            self._delete_points(b, rep.name, keep=[n.node_id for n in nodes])
+        dest = self.files_dir(b) / rep.name
+        if path.resolve() != dest.resolve():
+            shutil.copyfile(path, dest)
         rep.chunks = len(nodes)
         return rep
 
@@ -258,7 +309,10 @@ class Knowledge(kbsearch.SearchMixin):
                 def step(k, n, i=i):
                     if progress:
                         progress(i, len(items), done_chunks + k)
-                reports.append(self._ingest_one(b, path, name, step))
+                try:
+                    reports.append(self._ingest_one(b, path, name, step))
+                except Exception as e:  # an engine failure on one file (memory, disk): report it, go on
+                    reports.append(FileReport(name=safe_name(name), error=f"{name}: {type(e).__name__}: {e}"))
                 done_chunks += reports[-1].chunks
                 if progress:
                     progress(i + 1, len(items), done_chunks)
@@ -298,13 +352,24 @@ class Knowledge(kbsearch.SearchMixin):
         threading.Thread(target=work, daemon=True, name=task_id).start()
         return task_id
 
-    def _delete_points(self, b: Base, name: str) -> None:
+    def _delete_points(self, b: Base, name: str, keep: list | None = None, only: list | None = None) -> None:
+        """Chunks of one file: all of them, all but `keep`, or just `only` (point ids)."""
         from qdrant_client import models as qm
 
         self._open()
-        if self._client.collection_exists(b.collection):
-            self._client.delete(b.collection, points_selector=qm.FilterSelector(
-                filter=qm.Filter(must=[qm.FieldCondition(key="file_name", match=qm.MatchValue(value=name))])))
+        if not self._client.collection_exists(b.collection):
+            return
+        flt = qm.Filter(must=[qm.FieldCondition(key="file_name", match=qm.MatchValue(value=name))])
+        if only is None and not keep:
+            self._client.delete(b.collection, points_selector=qm.FilterSelector(filter=flt))
+            return
+        # Ids, not an id filter: local mode checks an id filter against every matching point
+        # by rebuilding the id list each time, quadratic in the chunks of one file.
+        kept = set(keep or ())
+        ids = only if only is not None else [p.id for p in self._scroll(b.collection, flt, payload=False)
+                                             if str(p.id) not in kept]
+        if ids:
+            self._client.delete(b.collection, points_selector=qm.PointIdsList(points=ids))
 
     def delete(self, name: str, base: str | None = None) -> None:
         b = self.base(base)
@@ -314,8 +379,9 @@ class Knowledge(kbsearch.SearchMixin):
 
 
 def context_for(kb: Knowledge, question: str, base: str | None = None) -> list[Hit]:
-    """Chunks to ground an answer in; none (not an error) when the question or the base is empty."""
-    try:
-        return kb.search(question, base=base)
-    except KnowledgeError:
+    """Chunks to ground an answer in; none for an empty question. A base that cannot be searched
+    (gone, or its store held by another process) raises KnowledgeError: the user is told, rather
+    than answered without sources and warned the knowledge base may not cover it."""
+    if not (question or "").strip():
         return []
+    return kb.search(question, base=base)

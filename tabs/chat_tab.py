@@ -6,7 +6,7 @@ import time
 
 import gradio as gr
 
-from studio import chat, knowledge, serving
+from studio import chat, serving
 from tabs import compare_panel, rag_plus_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg
@@ -82,7 +82,7 @@ def build(ctx: Ctx) -> dict:
     def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, kb_name,
                request):
         base, api_key, name, ours = target(choice, url, key, ext, request)
-        hits = knowledge.context_for(ctx.kb, question, kb_name) if use_rag else []
+        hits = compare_panel.rag_hits(ctx, question, kb_name) if use_rag else []
         messages = chat.build_messages(history, question, hits, sys_prompt)
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         t0, first, text = time.perf_counter(), None, ""

@@ -11,6 +11,14 @@ from tabs.i18n import L, msg
 LANES = 4
 
 
+def rag_hits(ctx: Ctx, question: str, kb_name: str | None) -> list:
+    """Retrieval for an answer; a knowledge base that cannot be searched stops it, saying why."""
+    try:
+        return knowledge.context_for(ctx.kb, question, kb_name)
+    except knowledge.KnowledgeError as e:
+        raise gr.Error(str(e))
+
+
 def choices(ctx: Ctx) -> list[tuple[str, str]]:
     return [(f"{m} · {job.name}", f"{job.id}|{m}") for job in serving.running(ctx.store)
             for m in serving.served_models(job)]
@@ -59,7 +67,7 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
             job = ctx.store.get(job_id)
             if job is None or serving.state(ctx.store, job) != "ready":
                 raise gr.Error(msg(request, "m_deploy_first"))
-            hits = knowledge.context_for(ctx.kb, q, kb_name) if rag else []
+            hits = rag_hits(ctx, q, kb_name) if rag else []
             targets.append(compare.Target(
                 label=name, base_url=serving.base_url(job), model=name,
                 api_key=serving.api_key(job) or "", messages=chat.build_messages([], q, hits),

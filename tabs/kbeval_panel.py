@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 
 from studio import kbeval, knowledge
 from studio.kbreaders import decode
@@ -50,12 +51,12 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
             res = kbeval.evaluate(ctx.kb, items, name, ks=KS)
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
-        label = {"hybrid": "hybrid (RRF)", "dense": "dense", "sparse": "BM25"}
+        label = {"hybrid": "hybrid (RRF)", "dense": "dense", "sparse": "BM25", "rerank": "hybrid + rerank"}
         table = [[label[m], *[round(r[f"recall@{k}"], 3) for k in KS], round(r["mrr"], 3)]
                  for m, r in res.items()]
-        ranks = [[it.question, it.document, *[res[m]["ranks"][i] or "-" for m in ("hybrid", "dense", "sparse")]]
+        ranks = [[it.question, it.document, *[r["ranks"][i] or "-" for r in res.values()]]
                  for i, it in enumerate(items)]
-        return table, ranks
+        return table, pd.DataFrame(ranks, columns=["question", "document", *[label[m] for m in res]])
 
     en.click(sample_en, None, [base, labelled], api_name="eval_sample_en")
     zh.click(sample_zh, None, [base, labelled], api_name="eval_sample_zh")

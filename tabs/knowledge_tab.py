@@ -11,7 +11,8 @@ from tabs import kbeval_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg
 
-HIT_COLS = ["fused", "dense rank", "dense score", "BM25 rank", "BM25 score", "file", "chunk", "text"]
+HIT_COLS = ["score", "dense rank", "dense score", "BM25 rank", "BM25 score", "rerank score", "before rerank",
+            "file", "chunk", "text"]
 
 
 def _names(ctx: Ctx) -> list[str]:
@@ -21,12 +22,13 @@ def _names(ctx: Ctx) -> list[str]:
 def facts(ctx: Ctx, name: str | None, request: gr.Request | None = None) -> str:
     try:
         b = ctx.kb.base(name)
+        n, note = ctx.kb.points(b.name), ctx.kb.limits_note(b.name)
     except knowledge.KnowledgeError as e:
-        return str(e)
+        return f"⚠️ {e}"
     text = msg(request, "k_facts", model=b.embed_model, size=b.chunk_tokens, overlap=b.chunk_overlap,
-               splitter=b.splitter, n=ctx.kb.points(b.name),
-               where=ctx.s.qdrant_url or msg(request, "k_local"))
-    note = ctx.kb.limits_note(b.name)
+               splitter=b.splitter, n=n, where=ctx.s.qdrant_url or msg(request, "k_local"))
+    if b.rerank_model:
+        text += msg(request, "k_reranked", model=b.rerank_model)
     return text + (f"\n\n⚠️ {note}" if note else "")
 
 
@@ -49,6 +51,9 @@ def build(ctx: Ctx) -> dict:
                     create = gr.Button(L("k_create"))
                     rename = gr.Button(L("k_rename"))
                     drop = gr.Button(L("k_delete_base"), variant="stop")
+                with gr.Row():
+                    rerank = gr.Textbox(label=L("k_rerank"), info=L("i_k_rerank"), scale=3)
+                    set_rerank = gr.Button(L("k_set_rerank"), scale=1)
             files = gr.File(label=L("upload"), file_count="multiple",
                             file_types=[*knowledge.SUFFIXES, ".zip"])
             folder = gr.File(label=L("k_folder"), file_count="directory")
@@ -66,7 +71,7 @@ def build(ctx: Ctx) -> dict:
                 mode = gr.Radio(["hybrid", "dense", "sparse"], value="hybrid", label=L("k_mode"), scale=2)
                 search = gr.Button(L("search"), scale=1)
             hits = gr.Dataframe(headers=HIT_COLS, interactive=False, wrap=True, label=L("hits"),
-                                column_widths=["8%", "7%", "8%", "7%", "8%", "14%", "6%", "42%"])
+                                column_widths=["7%", "6%", "7%", "6%", "7%", "7%", "6%", "13%", "5%", "36%"])
             chunks = gr.Dataframe(headers=["chunk", "page", "tokens", "text"], interactive=False,
                                   wrap=True, label=L("k_chunk_list"), max_height=400)
             with gr.Accordion(L("k_eval"), open=False):
@@ -97,6 +102,13 @@ def build(ctx: Ctx) -> dict:
             return bases_update(ctx.kb.rename_base(old, new).name)
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
+
+    def do_set_rerank(name, model, request: gr.Request):
+        try:
+            ctx.kb.set_reranker(name, model)
+        except knowledge.KnowledgeError as e:
+            raise gr.Error(str(e))
+        return facts(ctx, name, request)
 
     def do_drop(name):
         try:
@@ -152,13 +164,15 @@ def build(ctx: Ctx) -> dict:
             return "" if x is None else round(x, digits)
 
         return [[r(h.score, 4), r(h.dense_rank), r(h.dense_score), r(h.sparse_rank), r(h.sparse_score),
-                 h.file, h.chunk, h.text] for h in found]
+                 r(h.rerank_score), r(h.first_rank) if h.rerank_score is not None else "", h.file, h.chunk, h.text]
+                for h in found]
 
     ctx.demo.load(pick, base, [about, docs, doc])
     base.change(pick, base, [about, docs, doc], api_name=False)
     create.click(do_create, [new_name, embed, size, overlap, splitter], base, api_name="create_base")
     rename.click(do_rename, [base, new_name], base, api_name="rename_base")
     drop.click(do_drop, base, base, api_name="delete_base")
+    set_rerank.click(do_set_rerank, [base, rerank], about, api_name="set_reranker")
     ingest.click(do_ingest, [base, files, folder], [progress, report, docs, doc, about, files],
                  api_name="ingest")
     delete.click(do_delete, [base, doc], [report, docs, doc], api_name="delete_document")

@@ -33,3 +33,26 @@ def test_knowledge_bases_and_evaluation_through_the_api(studio):
     assert len(ranks["data"]) == 16
     with pytest.raises(Exception, match="Row 1: question and document"):
         c.predict("sample-zh", '{"question": "x"}', api_name="/evaluate")
+
+
+def test_a_reranker_through_the_api(studio, tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    from studio import defaults
+
+    model = tmp_path / "cross-encoder"  # real cross-encoder, untrained head: the wiring is under test
+    CrossEncoder(str(defaults.embedding_path()), num_labels=1).save(str(model))
+    studio.start()
+    c = Client(studio.url, verbose=False, analytics_enabled=False)
+    with pytest.raises(Exception, match="Cannot load the reranker"):
+        c.predict("default", str(tmp_path / "missing"), api_name="/set_reranker")
+    base, labelled = c.predict(api_name="/eval_sample_en")
+    base = value(base)
+    assert f"reranked by `{model}`" in c.predict(base, str(model), api_name="/set_reranker")
+    hits = c.predict(base, "What does the Fourth Amendment protect?", "hybrid", api_name="/search")["data"]
+    assert [h[5] for h in hits] == sorted((h[5] for h in hits), reverse=True)  # ordered by the reranker
+    assert all(isinstance(h[6], int) and 1 <= h[6] <= 20 for h in hits)  # rank before reranking
+    scores, ranks = c.predict(base, labelled, api_name="/evaluate")
+    assert [row[0] for row in scores["data"]] == ["hybrid (RRF)", "dense", "BM25", "hybrid + rerank"]
+    assert ranks["headers"][-1] == "hybrid + rerank" and len(ranks["data"][0]) == 6
+    assert "reranked" not in c.predict(base, "", api_name="/set_reranker")

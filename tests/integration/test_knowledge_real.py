@@ -143,3 +143,66 @@ def test_chinese_documents_with_an_english_model_get_a_warning(kb):
     assert rep.chunks == 1 and "mostly Chinese" in rep.warning
     [rep] = kb.ingest([EVAL / "en" / "amendment_01.txt"])
     assert rep.warning == ""
+
+
+def test_a_failed_re_add_leaves_the_earlier_version_whole(kb, monkeypatch, tmp_path):
+    big = tmp_path / "manual.txt"
+    big.write_text("\n\n".join(f"Part {i}: the kettle boils water in {i} seconds." for i in range(1500)))
+    before = kb.add_file(big)[1]
+    assert before > 64  # more than one embedding batch, so the failure lands mid-file
+    big.write_text("\n\n".join(f"Part {i}: the kettle keeps water warm for {i} minutes." for i in range(1500)))
+    emb = kb._embedder(kb.base().embed_model)[0]
+    real, calls = type(emb).get_text_embedding_batch, []
+
+    def fail_on_second(self, texts, **kw):  # fault injection: the second batch's embedding breaks
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return real(self, texts, **kw)
+
+    monkeypatch.setattr(type(emb), "get_text_embedding_batch", fail_on_second)
+    with pytest.raises(KnowledgeError, match="manual.txt: RuntimeError: out of memory"):
+        kb.add_file(big)
+    monkeypatch.undo()
+    assert dict(kb.documents())["manual.txt"] == before
+    assert "boils" in (kb.files_dir(kb.base()) / "manual.txt").read_text()
+    assert all("boils" in c["text"] for c in kb.chunks("manual.txt"))
+
+
+def test_a_reranker_reorders_the_candidates_by_its_own_scores(kb, tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    from studio import defaults
+
+    # A real cross-encoder built on the bundled MiniLM: its scoring head is untrained (no reranker
+    # can be downloaded here), so what is under test is the mechanism, not the quality.
+    model = tmp_path / "cross-encoder"
+    CrossEncoder(str(defaults.embedding_path()), num_labels=1).save(str(model))
+    kb.add_file(DOCS / "qinghe_policies.md")
+    kb.add_file(DOCS / "k2_kettle_manual.txt")
+    q = "What does error E3 mean on the kettle?"
+    first = kb.search(q, top_k=kb.s.rerank_candidates)
+    assert kb.set_reranker("default", str(model)).rerank_model == str(model)
+    got = kb.search(q, top_k=3)
+
+    scores = CrossEncoder(str(model)).predict([(q, h.text) for h in first])
+    expected = sorted(range(len(first)), key=lambda i: -scores[i])[:3]
+    assert [(h.file, h.chunk) for h in got] == [(first[i].file, first[i].chunk) for i in expected]
+    assert [h.first_rank for h in got] == [i + 1 for i in expected]
+    assert [h.rerank_score for h in got] == pytest.approx([float(scores[i]) for i in expected], abs=1e-5)
+    assert kb.search(q, top_k=3, rerank=False)[0].rerank_score is None
+
+    items = [kbeval.Item(q, "k2_kettle_manual.txt")]
+    assert set(kbeval.evaluate(kb, items)) == {"hybrid", "dense", "sparse", "rerank"}
+
+    with pytest.raises(KnowledgeError, match="Cannot load the reranker"):
+        kb.set_reranker("default", str(tmp_path / "no-such-model"))
+    assert kb.base().rerank_model == str(model)  # a failed change keeps the working one
+    assert kb.set_reranker("default", "").rerank_model == ""
+
+
+def test_a_second_process_on_the_same_local_store_is_told_why_it_cannot_open_it(kb, settings):
+    kb.points()  # this one holds the local store
+    other = Knowledge(settings)
+    with pytest.raises(KnowledgeError, match="lets one process open it at a time.*QDRANT_URL"):
+        other.points()

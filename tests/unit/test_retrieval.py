@@ -1,5 +1,7 @@
 """BM25 sparse encoding (Chinese and English), fusion, evaluation metrics and the checks that warn
 a user about poor retrieval; no embedding model needed."""
+from types import SimpleNamespace
+
 import pytest
 
 from studio import chat, kbeval, kbsearch, sparse
@@ -75,7 +77,10 @@ def test_recall_and_mrr_from_ranks():
         def documents(self, base):
             return [("a", 1), ("b", 1)]
 
-        def search(self, q, top_k, base, mode):
+        def base(self, name):
+            return SimpleNamespace(rerank_model="")
+
+        def search(self, q, top_k, base, mode, rerank):
             order = {"q1": ["a", "b"], "q2": ["a", "b"]} if mode == "dense" else {"q1": ["b", "a"], "q2": ["b"]}
             return [Hit(f, 1, "", 1.0, "text") for f in order[q]]
 
