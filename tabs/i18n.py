@@ -111,7 +111,8 @@ TEXT = {
     "ingest": ("Add to knowledge base", "加入知识库"), "documents": ("Documents", "文档列表"),
     "document": ("Document", "文档"), "delete": ("Delete", "删除"),
     "query": ("Search the knowledge base", "检索知识库"), "search": ("Search", "检索"),
-    "hits": ("Top chunks", "最相关的文本块"),
+    "hits": ("Top chunks · dense and BM25 columns: the chunk's rank · score in that list before fusion",
+             "最相关的文本块 · 稠密与 BM25 两列：融合前该文本块在各自结果中的排名 · 得分"),
     # chat
     "chat_model": ("Answer with", "回答所用模型"), "use_rag": ("Use the knowledge base", "使用知识库"),
     "external_target": ("External OpenAI-compatible endpoint…", "外部 OpenAI 兼容接口……"),

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 
 import gradio as gr
+import pandas as pd
 
 from studio import knowledge
 from tabs import kbeval_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg
 
-HIT_COLS = ["score", "dense rank", "dense score", "BM25 rank", "BM25 score", "rerank score", "before rerank",
-            "file", "chunk", "text"]
+HIT_COLS = ["score", "dense", "BM25", "file", "chunk", "text"]
+WIDTHS = ["8%", "12%", "12%", "16%", "6%", "46%"]
 
 
 def _names(ctx: Ctx) -> list[str]:
@@ -71,7 +72,7 @@ def build(ctx: Ctx) -> dict:
                 mode = gr.Radio(["hybrid", "dense", "sparse"], value="hybrid", label=L("k_mode"), scale=2)
                 search = gr.Button(L("search"), scale=1)
             hits = gr.Dataframe(headers=HIT_COLS, interactive=False, wrap=True, label=L("hits"),
-                                column_widths=["7%", "6%", "7%", "6%", "7%", "7%", "6%", "13%", "5%", "36%"])
+                                column_widths=WIDTHS)
             chunks = gr.Dataframe(headers=["chunk", "page", "tokens", "text"], interactive=False,
                                   wrap=True, label=L("k_chunk_list"), max_height=400)
             with gr.Accordion(L("k_eval"), open=False):
@@ -160,12 +161,17 @@ def build(ctx: Ctx) -> dict:
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
 
-        def r(x, digits=3):
-            return "" if x is None else round(x, digits)
+        def pair(rank, score):  # rank · score in one list; blank when the chunk was not in it
+            return "" if rank is None else f"{rank} · {score:.3g}"
 
-        return [[r(h.score, 4), r(h.dense_rank), r(h.dense_score), r(h.sparse_rank), r(h.sparse_score),
-                 r(h.rerank_score), r(h.first_rank) if h.rerank_score is not None else "", h.file, h.chunk, h.text]
+        # The reranker's column appears only for a base that has one.
+        reranked = any(h.rerank_score is not None for h in found)
+        rows = [[round(h.score, 3), pair(h.dense_rank, h.dense_score), pair(h.sparse_rank, h.sparse_score),
+                 *([f"{h.rerank_score:.3g} (was {h.first_rank})"] if reranked else []), h.file, h.chunk, h.text]
                 for h in found]
+        cols = [*HIT_COLS[:3], *(["rerank"] if reranked else []), *HIT_COLS[3:]]
+        widths = [*WIDTHS[:3], *(["12%"] if reranked else []), *WIDTHS[3:5], "34%" if reranked else WIDTHS[5]]
+        return gr.update(value=pd.DataFrame(rows, columns=cols), column_widths=widths)
 
     ctx.demo.load(pick, base, [about, docs, doc])
     base.change(pick, base, [about, docs, doc], api_name=False)

@@ -1,5 +1,7 @@
 """The Knowledge tab through the API: knowledge bases made, renamed and deleted; the bundled
 evaluation set loaded and scored for dense, BM25 and hybrid search."""
+import re
+
 import pytest
 from gradio_client import Client
 
@@ -49,9 +51,12 @@ def test_a_reranker_through_the_api(studio, tmp_path):
     base, labelled = c.predict(api_name="/eval_sample_en")
     base = value(base)
     assert f"reranked by `{model}`" in c.predict(base, str(model), api_name="/set_reranker")
-    hits = c.predict(base, "What does the Fourth Amendment protect?", "hybrid", api_name="/search")["data"]
-    assert [h[5] for h in hits] == sorted((h[5] for h in hits), reverse=True)  # ordered by the reranker
-    assert all(isinstance(h[6], int) and 1 <= h[6] <= 20 for h in hits)  # rank before reranking
+    hits = value(c.predict(base, "What does the Fourth Amendment protect?", "hybrid", api_name="/search"))
+    assert hits["headers"] == ["score", "dense", "BM25", "rerank", "file", "chunk", "text"]
+    reranked = [re.fullmatch(r"(\S+) \(was (\d+)\)", h[3]).groups() for h in hits["data"]]
+    scores = [float(s) for s, _ in reranked]
+    assert scores == sorted(scores, reverse=True)  # ordered by the reranker
+    assert all(1 <= int(was) <= 20 for _, was in reranked)  # rank before reranking
     scores, ranks = c.predict(base, labelled, api_name="/evaluate")
     assert [row[0] for row in scores["data"]] == ["hybrid (RRF)", "dense", "BM25", "hybrid + rerank"]
     assert ranks["headers"][-1] == "hybrid + rerank" and len(ranks["data"][0]) == 6
