@@ -169,7 +169,16 @@ class Knowledge(kbsearch.SearchMixin):
         from qdrant_client import QdrantClient
 
         if self.s.qdrant_url:
-            self._client = QdrantClient(url=self.s.qdrant_url, api_key=self.s.qdrant_api_key or None)
+            client = QdrantClient(url=self.s.qdrant_url, api_key=self.s.qdrant_api_key or None, timeout=10)
+            try:
+                client.get_collections()  # fail here, with the reason, not deep inside a search
+            except Exception as e:
+                client.close()
+                raise KnowledgeError(
+                    f"Cannot use the Qdrant server at {self.s.qdrant_url}: {str(e)[:200]}. Is it running and "
+                    "reachable from here, and is QDRANT_API_KEY right? (To start one: docker run -p "
+                    "6333:6333 qdrant/qdrant.) Unset QDRANT_URL to use the local store instead.") from e
+            self._client = client
             return
         where = self.s.path("knowledge", "qdrant")
         try:

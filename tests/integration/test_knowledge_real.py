@@ -206,3 +206,15 @@ def test_a_second_process_on_the_same_local_store_is_told_why_it_cannot_open_it(
     other = Knowledge(settings)
     with pytest.raises(KnowledgeError, match="lets one process open it at a time.*QDRANT_URL"):
         other.points()
+
+
+def test_an_unreachable_qdrant_server_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    kb = Knowledge(config.load(home=tmp_path, qdrant_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(KnowledgeError, match=f"Cannot use the Qdrant server at http://127.0.0.1:{port}.*running"):
+        kb.search("anything")
+    assert kb._client is None  # nothing half-open is kept; the next call tries again
