@@ -135,11 +135,10 @@ class Knowledge(kbsearch.SearchMixin):
     def set_reranker(self, name: str, model: str) -> Base:
         """Rerank this base's search results with a cross-encoder (hub id or local folder); ""
         turns reranking off. The model is loaded first, so a wrong name is an error now."""
-        model = (model or "").strip()
+        model, target = (model or "").strip(), self.base(name)
         if model:
             self._reranker(model)
         with self._lock:
-            target = self.base(name)
             self._save([dataclasses.replace(b, rerank_model=model) if b.name == target.name else b
                         for b in self.bases()])
         return self.base(target.name)

@@ -203,10 +203,12 @@ TEXT = {
                      "sentence：不在句子中间切开（。！？视为句末）；token：固定长度窗口"),
     "k_rerank": ("Reranker (optional, for the chosen knowledge base)", "重排序模型（可选，作用于当前知识库）"),
     "i_k_rerank": ("A cross-encoder that reads the question with each of the first search's best chunks and "
-                   "reorders them: a hub id such as BAAI/bge-reranker-base (Chinese and English) or cross-encoder/ms-marco-MiniLM-L6-v2 "
-                   "(English), or a local folder. Empty = off.",
+                   "reorders them: a hub id such as BAAI/bge-reranker-base (Chinese and English) or "
+                   "cross-encoder/ms-marco-MiniLM-L6-v2 (English), or a local folder. Empty = off. Evaluate with "
+                   "and without it before relying on it.",
                    "交叉编码器会把问题与初检最相关的每个文本块一起阅读并重新排序：可填 Hub 上的模型，如 BAAI/bge-reranker-base"
-                   "（中英文）或 cross-encoder/ms-marco-MiniLM-L6-v2（英文），或本地文件夹。留空表示不重排序。"),
+                   "（中英文）或 cross-encoder/ms-marco-MiniLM-L6-v2（英文），或本地文件夹。留空表示不重排序。"
+                   "启用前请先评估有无重排序的效果。"),
     "k_set_rerank": ("Use this reranker", "使用该重排序模型"),
     "k_reranked": (" · reranked by `{model}`", " · 由 `{model}` 重排序"),
     "k_create": ("Create", "新建"), "k_rename": ("Rename", "重命名"), "k_delete_base": ("Delete", "删除"),

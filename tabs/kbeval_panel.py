@@ -56,7 +56,9 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
                  for m, r in res.items()]
         ranks = [[it.question, it.document, *[r["ranks"][i] or "-" for r in res.values()]]
                  for i, it in enumerate(items)]
-        return table, pd.DataFrame(ranks, columns=["question", "document", *[label[m] for m in res]])
+        cols = ["question", "document", *[label[m] for m in res]]
+        widths = ["40%", "22%", *[f"{38 // len(res)}%"] * len(res)]  # a column per search, the reranked one too
+        return table, gr.update(value=pd.DataFrame(ranks, columns=cols), column_widths=widths)
 
     en.click(sample_en, None, [base, labelled], api_name="eval_sample_en")
     zh.click(sample_zh, None, [base, labelled], api_name="eval_sample_zh")

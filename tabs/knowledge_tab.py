@@ -86,7 +86,11 @@ def build(ctx: Ctx) -> dict:
         return rows, gr.update(choices=[r[0] for r in rows], value=None)
 
     def pick(name, request: gr.Request):
-        return facts(ctx, name, request), *listing(name)
+        try:
+            current = ctx.kb.base(name).rerank_model
+        except knowledge.KnowledgeError:
+            current = ""
+        return facts(ctx, name, request), *listing(name), current
 
     def bases_update(value):
         return gr.update(choices=_names(ctx), value=value)
@@ -173,8 +177,8 @@ def build(ctx: Ctx) -> dict:
         widths = [*WIDTHS[:3], *(["12%"] if reranked else []), *WIDTHS[3:5], "34%" if reranked else WIDTHS[5]]
         return gr.update(value=pd.DataFrame(rows, columns=cols), column_widths=widths)
 
-    ctx.demo.load(pick, base, [about, docs, doc])
-    base.change(pick, base, [about, docs, doc], api_name=False)
+    ctx.demo.load(pick, base, [about, docs, doc, rerank])
+    base.change(pick, base, [about, docs, doc, rerank], api_name=False)
     create.click(do_create, [new_name, embed, size, overlap, splitter], base, api_name="create_base")
     rename.click(do_rename, [base, new_name], base, api_name="rename_base")
     drop.click(do_drop, base, base, api_name="delete_base")
