@@ -11,7 +11,7 @@ from studio.kbreaders import KnowledgeError
 MODES = ("hybrid", "dense", "sparse")
 LOCAL_LIMIT = 20_000  # Qdrant's local mode warns and slows past this many points
 # Local mode scores sparse (BM25) vectors one point at a time in Python: hybrid search took
-# ~5 ms per 1,000 chunks on one core (101 ms p95 at 19,652, bench/kb_scale.py).
+# ~5 ms per 1,000 chunks on one core (107 ms p95 at 19,652, bench/kb_scale.py).
 LOCAL_SPARSE_SLOW = 5_000
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
