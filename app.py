@@ -7,6 +7,8 @@ Settings (data root, ports, backends) are in studio/config.py; each can be set b
 """
 from __future__ import annotations
 
+import sys
+
 from studio import config
 
 
@@ -14,13 +16,15 @@ def build_ui(ctx):
     import gradio as gr
 
     from studio import datasets
-    from tabs import chat_tab, dataset_tab, deploy_tab, knowledge_tab, models_tab, train_tab
+    from tabs import (chat_tab, dataset_tab, deploy_tab, knowledge_tab, models_tab, notices,
+                      train_tab)
     from tabs.i18n import L
 
     with gr.Blocks(title="LLM Studio") as demo:
         ctx.demo = demo
         gr.Markdown(L("title"), elem_id="title")
         gr.Markdown(L("intro"))
+        notices.build(ctx)
         h = ctx.handles
         with gr.Tabs():
             for key, module in (("tab_models", models_tab), ("tab_dataset", dataset_tab),
@@ -46,20 +50,26 @@ def build_ui(ctx):
 
 
 def create_app(settings: config.Settings | None = None):
-    """(FastAPI app, Blocks, context) for settings; used by main() and by the tests."""
+    """(FastAPI app, Blocks, context) for settings; used by main() and by the tests.
+    Raises runtime.StartupError when the studio cannot run here (an unwritable data root)."""
+    from studio.core import runtime
+
     s = settings or config.load()
-    config.apply_process_env(s)
+    runtime.ensure_writable(s)
+    runtime.prepare(s)  # HOME and caches before torch or gradio: jobs started here inherit them
+    found = runtime.check(s)
     import gradio as gr
     from fastapi import FastAPI
 
     from studio.jobs import JobStore
     from studio.knowledge import Knowledge
+    from tabs import notices
     from tabs.context import Ctx
     from tabs.i18n import I18N
 
     store = JobStore(s.home / "jobs")
     store.reconcile()  # re-attach jobs that outlived a previous run of the app; settle the rest
-    ctx = Ctx(s=s, store=store, kb=Knowledge(s))
+    ctx = Ctx(s=s, store=store, kb=Knowledge(s), notices=found)
     demo = build_ui(ctx)
     api = FastAPI()
 
@@ -68,18 +78,32 @@ def create_app(settings: config.Settings | None = None):
         return {"ok": True}
 
     api = gr.mount_gradio_app(api, demo, path="/", i18n=I18N, server_name=s.host, server_port=s.port, allowed_paths=[],
-                              theme=gr.themes.Soft(), footer_links=["api"])
+                              theme=gr.themes.Soft(), footer_links=["api"], css=notices.CSS)
     return api, demo, ctx
 
 
-def main() -> None:
+def main() -> int:
     import uvicorn
 
+    from studio import defaults
+    from studio.core import runtime
+    from tabs.i18n import TEXT
+
     s = config.load()
-    api, _, _ = create_app(s)
+    try:
+        api, _, ctx = create_app(s)
+    except runtime.StartupError as e:
+        print("LLM Studio cannot start: " + TEXT[e.key][0].format(**e.params), file=sys.stderr)
+        return 2
+    for n in ctx.notices:
+        print("warning: " + TEXT[n.key][0].format(**n.params), flush=True)
+    if not defaults.default_model_ready(s):  # a new data root on a machine set up elsewhere
+        print("preparing the default model (once per data root, about a minute)", flush=True)
+        defaults.prepare_default_model(s)
     print(f"LLM Studio on http://{s.host}:{s.port}  (data root: {s.home})", flush=True)
     uvicorn.run(api, host=s.host, port=s.port, log_level="warning")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

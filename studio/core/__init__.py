@@ -1,0 +1,1 @@
+"""The studio's core: where it runs and what that machine allows."""

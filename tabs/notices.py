@@ -1,0 +1,25 @@
+"""The banner above the tabs: what this machine means for the user (studio/core/runtime.py found
+it at start-up), in the browser's language. Empty and hidden on a machine with nothing to say."""
+from __future__ import annotations
+
+import gradio as gr
+
+from tabs.context import Ctx
+from tabs.i18n import msg
+
+# They stand out from the page: they say what would otherwise fail or be lost.
+CSS = "#notices { border-left: 4px solid #d97706; background: rgba(217, 119, 6, 0.1); padding: 4px 12px; }"
+
+
+def text(ctx: Ctx, request: gr.Request | None) -> str:
+    return "\n\n".join(f"⚠️ {msg(request, n.key, **n.params)}" for n in ctx.notices)
+
+
+def build(ctx: Ctx) -> None:
+    banner = gr.Markdown(visible=False, elem_id="notices")
+
+    def show(request: gr.Request):
+        words = text(ctx, request)
+        return gr.update(value=words, visible=bool(words))
+
+    ctx.demo.load(show, None, banner, api_name=False)
