@@ -96,12 +96,12 @@ class RunningStudio:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc = None
 
-    def start(self, timeout: float = 120):
+    def start(self, timeout: float = 120, env: dict | None = None):
         import subprocess
         import urllib.request
 
         env = {**os.environ, "STUDIO_HOME": str(self.home), "STUDIO_MODELS_DIR": str(self.models),
-               "STUDIO_PORT": str(self.port), "STUDIO_HOST": "127.0.0.1"}
+               "STUDIO_PORT": str(self.port), "STUDIO_HOST": "127.0.0.1", **(env or {})}
         self.log = open(self.home.parent / f"app-{self.port}.log", "ab")
         self.proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], env=env, cwd=REPO,
                                      stdout=self.log, stderr=subprocess.STDOUT)

@@ -1,0 +1,31 @@
+"""The banner above the tabs, in a real browser, in English and Chinese: on a Space whose data
+root is its own disk, the page says that everything is lost at the next restart."""
+import pytest
+
+from studio.core import runtime
+from tests.e2e.test_journey_browser import browser  # noqa: F401  (the fixture)
+
+pytestmark = [pytest.mark.e2e]
+
+
+def test_a_space_without_a_bucket_is_told_in_its_language(studio, browser):  # noqa: F811
+    from playwright.sync_api import expect
+
+    if runtime.on_mount(studio.home):
+        pytest.skip("the test's data root is on a mounted volume here")
+    studio.start(env={"SPACE_ID": "someone/llm-studio"})
+    for locale, words in (("en-US", "Everything here is lost when the Space restarts"),
+                          ("zh-CN", "Space 重启后这里的一切都会丢失")):
+        page = browser(locale).new_page()
+        page.goto(studio.url)
+        banner = page.locator("#notices")
+        expect(banner).to_contain_text(words, timeout=30_000)
+        expect(banner).to_contain_text(str(studio.home))
+        page.close()
+    # Elsewhere (a laptop) there is nothing to say and no banner.
+    studio.kill()
+    studio.start()
+    page = browser("en-US").new_page()
+    page.goto(studio.url)
+    expect(page.get_by_text("SmolLM2-135M-Instruct").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#notices")).to_be_hidden()

