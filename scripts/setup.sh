@@ -52,6 +52,8 @@ serve_req=$ROOT/requirements-serve-cpu.txt
 train_req=("$ROOT/requirements-train.txt")
 [ "$device" = cuda ] && train_req+=("$ROOT/requirements-train-gpu.txt")
 torch_req=$ROOT/requirements-torch.txt
+torch_extra=()
+[ "$device" = cuda ] && torch_extra=(-r "$ROOT/requirements-torch-gpu.txt")
 
 # stamp = hash of what an environment is built from; an equal stamp means nothing to do.
 stamp_of() { { cat "$@" "$torch_req"; echo "$device"; sed -n '/^# --- build/,/^mkdir -p/p' "$ROOT/scripts/setup.sh"; } | sha256sum | cut -c1-16; }
@@ -88,7 +90,7 @@ build_torch() {
   pin=$(grep -h '^torch==' "$torch_req")
   # torch alone first, from the CPU index on a CPU machine; then its dependencies from PyPI.
   pip_in torch --no-deps --retries 2 "$pin" ${torch_index:+--extra-index-url "$torch_index"}
-  pip_in torch "$pin"
+  pip_in torch "$pin" "${torch_extra[@]}"
 }
 
 build_app() {
@@ -126,7 +128,7 @@ built=0
 for name in torch app train serve; do
   wanted "$name" || continue
   case $name in
-    torch) files=("$torch_req") ;;
+    torch) files=("$torch_req"); [ "$device" = cuda ] && files+=("$ROOT/requirements-torch-gpu.txt") ;;
     app) files=("$ROOT/requirements.txt") ;;
     train) files=("${train_req[@]}") ;;
     serve) files=("$serve_req") ;;
