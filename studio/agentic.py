@@ -13,6 +13,7 @@ import ast
 import asyncio
 import json
 import operator
+import threading
 from dataclasses import dataclass, field
 
 from studio.kbsearch import Hit
@@ -127,6 +128,20 @@ def run(kb, question: str, base_url: str, model: str, api_key: str = "", kb_name
         out.answer = _answer_from_sources(out, llm_for(base_url, model, api_key, context, max_tokens=128,
                                                        repetition_penalty=1.1 if constrain else None))
     return out
+
+
+def stream(kb, question: str, base_url: str, model: str, api_key: str = "",
+           kb_name: str | None = None, context: int = 2048, every: float = 0.5):
+    """run() in a thread of its own: yields (the Run so far, done) every `every` seconds, so a
+    caller can show each step as the agent takes it."""
+    out = Run(question)
+    worker = threading.Thread(target=run, args=(kb, question, base_url, model, api_key, kb_name),
+                              kwargs={"context": context, "out": out}, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        yield out, False
+        worker.join(every)
+    yield out, True
 
 
 def _answer_from_sources(out: Run, llm) -> str:

@@ -2,8 +2,6 @@
 or by walking an entity-relation graph built from the knowledge base; every step is shown."""
 from __future__ import annotations
 
-import threading
-
 import gradio as gr
 
 from studio import agentic, graphrag, knowledge, serving
@@ -46,18 +44,12 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
             f"\n\n---\n{sources}" if sources else "")
 
     def do_agent(q, choice, kb_name, request: gr.Request):
-        """Steps appear as the agent takes them (it runs in a thread; this handler watches)."""
+        """Steps appear as the agent takes them."""
         if not (q or "").strip():
             raise gr.Error(msg(request, "m_question"))
         url, key, name, context = _target(ctx, choice, request)
-        r = agentic.Run(q.strip())
-        worker = threading.Thread(target=agentic.run, args=(ctx.kb, r.question, url, name, key, kb_name),
-                                  kwargs={"context": context, "out": r}, daemon=True)
-        worker.start()
-        while worker.is_alive():
-            yield render(r, request, False)
-            worker.join(0.5)
-        yield render(r, request, True)
+        for r, done in agentic.stream(ctx.kb, q.strip(), url, name, key, kb_name, context=context):
+            yield render(r, request, done)
 
     def do_build(choice, kb_name, request: gr.Request):
         url, key, name, context = _target(ctx, choice, request)
