@@ -83,6 +83,19 @@ def trained(tmp_path_factory, models_dir):
     return s, store, job
 
 
+def unmounted_dir(tmp_path: Path) -> Path:
+    """A new writable folder on a disk that is not a mounted volume (the root filesystem), for
+    tests of what the studio says about a data root that will not be kept."""
+    import tempfile
+
+    from studio.core import runtime
+
+    for parent in (tmp_path, REPO / "studio_data", Path("/var/tmp"), Path("/")):
+        if parent.is_dir() and os.access(parent, os.W_OK) and not runtime.on_mount(parent):
+            return Path(tempfile.mkdtemp(prefix="studio-test-", dir=parent))
+    raise AssertionError("no writable folder outside a mounted volume on this machine")
+
+
 class RunningStudio:
     """The real app (python app.py) as a subprocess on a free port, with its own data root."""
 

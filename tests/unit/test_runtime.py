@@ -79,10 +79,11 @@ def test_a_mount_is_persistent_and_the_containers_own_disk_is_not(tmp_path):
     assert runtime.on_mount(tmp_path) is expect
 
 
-def test_in_a_space_or_the_image_an_ephemeral_data_root_is_shown(clean_env, tmp_path):
-    s = config.load(home=tmp_path / "data", serve_python="/nonexistent/python")
-    if runtime.on_mount(s.home):
-        pytest.skip("tmp_path is on a mounted volume here")
+def test_in_a_space_or_the_image_an_ephemeral_data_root_is_shown(clean_env):
+    # A folder right under / lies on the root filesystem, never on a volume; check() creates
+    # nothing, so it need not exist.
+    s = config.load(home=Path("/studio-test-data-root"), serve_python="/nonexistent/python")
+    assert not runtime.on_mount(s.home)
     assert [n.key for n in runtime.check(s) if "ephemeral" in n.key] == []  # a laptop: no banner
     clean_env.setenv("SPACE_ID", "someone/studio")
     assert [n.key for n in runtime.check(s)][:1] == ["n_space_ephemeral"]
