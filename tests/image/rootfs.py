@@ -79,11 +79,7 @@ def leftovers(tag: str) -> None:
     """Remove containers of tag that an interrupted run left mounted, with their processes."""
     ids = sh("podman", "ps", "-a", "-q", "--filter", f"ancestor={tag}", check=False).stdout.split()
     for cid in ids:
-        root = sh("podman", "mount", cid, check=False).stdout.strip()
-        box = Container.__new__(Container)
-        box.cid, box.root, box.procs = cid, Path(root), []
-        box.mounts = [Path(root) / d for d in ("proc", "dev", "sys", "data")] if root else []
-        box.close()
+        Container.attach(cid).close()
 
 
 class Container:
@@ -101,6 +97,15 @@ class Container:
             self._mount(src, self.root / dst, opts)
         if volume is not None:
             self._mount(volume, self.root / at.lstrip("/"), ["--bind"])
+
+    @classmethod
+    def attach(cls, cid: str) -> "Container":
+        """An existing container, with whatever of its mounts are still in place."""
+        box = cls.__new__(cls)
+        box.cid, box.procs = cid, []
+        box.root = Path(sh("podman", "mount", cid).stdout.strip())
+        box.mounts = [box.root / d for d in ("proc", "dev", "sys", "data")]
+        return box
 
     def _mount(self, src, dst: Path, opts: list[str]) -> None:
         dst.mkdir(parents=True, exist_ok=True)
