@@ -77,9 +77,23 @@ def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False) -> str
 def _client(base_url: str, api_key: str):
     """One client per endpoint, kept: a new one per message cost ~18 ms of time to first token
     (TLS context, connection pool); httpx clients are safe to share across threads."""
+    import httpx
     from openai import OpenAI
 
-    return OpenAI(base_url=base_url, api_key=api_key, timeout=120, max_retries=0)
+    from studio.core import netguard
+
+    return OpenAI(base_url=base_url, api_key=api_key, timeout=120, max_retries=0,
+                  http_client=httpx.Client(transport=netguard.GuardedTransport(), timeout=120,
+                                           follow_redirects=True))
+
+
+def _checked(base_url: str) -> str:
+    from studio.core import netguard
+
+    try:
+        return netguard.check_url(base_url)
+    except netguard.Refused as e:
+        raise ChatError(str(e)) from e
 
 
 def stream(base_url: str, model: str, messages: list[dict], max_tokens: int = 256,
@@ -88,7 +102,7 @@ def stream(base_url: str, model: str, messages: list[dict], max_tokens: int = 25
     """Yield the growing reply as the server streams it. The server applies the chat template."""
     from openai import APIConnectionError, APIStatusError
 
-    client = _client(base_url, api_key or "EMPTY")
+    client = _client(_checked(base_url), api_key or "EMPTY")
     # repetition_penalty is vLLM's extension (small models loop without it); other servers may
     # reject unknown fields, so it is only sent when asked for.
     extra = {"repetition_penalty": repetition_penalty} if repetition_penalty != 1.0 else None
@@ -127,7 +141,7 @@ def list_models(base_url: str, api_key: str = "") -> list[str]:
     from openai import APIConnectionError, APIStatusError
 
     try:
-        return [m.id for m in _client(base_url, api_key or "EMPTY").models.list(timeout=15).data]
+        return [m.id for m in _client(_checked(base_url), api_key or "EMPTY").models.list(timeout=15).data]
     except APIConnectionError as e:
         raise ChatError(f"Cannot reach {base_url}: check the URL (it usually ends in /v1).") from e
     except APIStatusError as e:

@@ -18,6 +18,7 @@ class HubError(RuntimeError):
 def push(s: config.Settings, folder: Path, repo_id: str, private: bool = True,
          token: str | None = None, endpoint: str | None = None) -> str:
     """Create the repo if needed and upload the folder in one commit; returns the commit URL."""
+    import httpx
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -27,8 +28,14 @@ def push(s: config.Settings, folder: Path, repo_id: str, private: bool = True,
     repo_id = (repo_id or "").strip()
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise HubError("Name the repository as owner/name, for example alice/qinghe-support-lora.")
-    token = token or s.hf_token or None
+    from studio.core import auth
+
+    token = auth.hub_token(s, "publish", token)
     if not token:
+        if s.hf_token:  # the owner's token is there, but not for other people's publishing
+            raise HubError("Paste your own hub token with write access: this studio does not publish "
+                           "with the server's token (the owner allows it with "
+                           "STUDIO_HF_TOKEN_USE=download,publish).")
         raise HubError("Publishing needs a hub token with write access: set HF_TOKEN or paste one.")
     api = HfApi(endpoint=endpoint or None, token=token)
     try:
@@ -41,6 +48,6 @@ def push(s: config.Settings, folder: Path, repo_id: str, private: bool = True,
             raise HubError(f"The hub refused the token for {repo_id} ({code}): it needs write "
                            "access to that namespace.") from e
         raise HubError(f"The hub answered {code} for {repo_id}: {e}") from e
-    except OSError as e:  # no network, DNS, proxy
+    except (OSError, httpx.HTTPError) as e:  # no network, DNS, proxy (the hub client is httpx)
         raise HubError(f"Could not reach the hub to publish {repo_id}: {e}") from e
     return str(info.commit_url if hasattr(info, "commit_url") else info)

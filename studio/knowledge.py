@@ -107,7 +107,7 @@ class Knowledge(kbsearch.SearchMixin):
                 raise KnowledgeError(f"A knowledge base named {name!r} already exists.")
             if splitter not in SPLITTERS:
                 raise KnowledgeError(f"Splitter must be one of {', '.join(SPLITTERS)}.")
-            b = Base(name, f"kb_{int(time.time() * 1000):x}", (embed_model or "").strip() or self.s.embed_model,
+            b = Base(name, f"kb_{int(time.time() * 1000):x}", self._model_name(embed_model) or self.s.embed_model,
                      int(chunk_tokens or self.s.chunk_tokens), int(self.s.chunk_overlap if chunk_overlap is None
                                                                   else chunk_overlap), splitter, time.time())
             if not 16 <= b.chunk_tokens <= 8192 or not 0 <= b.chunk_overlap < b.chunk_tokens:
@@ -132,10 +132,21 @@ class Knowledge(kbsearch.SearchMixin):
             self._save([dataclasses.replace(b, name=new) if b.name == target.name else b for b in all_])
         return self.base(new)
 
+    def _model_name(self, name: str | None) -> str:
+        """A hub name or a folder inside the data root: never a path elsewhere on the server."""
+        from studio.core import netguard
+
+        if not (name or "").strip():
+            return ""
+        try:
+            return netguard.check_model_name(name, self.s.home, self.s.models)
+        except netguard.Refused as e:
+            raise KnowledgeError(str(e)) from e
+
     def set_reranker(self, name: str, model: str) -> Base:
         """Rerank this base's search results with a cross-encoder (hub id or local folder); ""
         turns reranking off. The model is loaded first, so a wrong name is an error now."""
-        model, target = (model or "").strip(), self.base(name)
+        model, target = self._model_name(model), self.base(name)
         if model:
             self._reranker(model)
         with self._lock:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,16 +190,41 @@ def set_active(s: config.Settings, folder: str | Path) -> Path:
     return p
 
 
+PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.py", "*.tiktoken"]
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def download_size(repo_id: str, token) -> int:
+    """Bytes a download would fetch (the files matching PATTERNS), asked of the hub first."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+
+    info = HfApi().model_info(repo_id, files_metadata=True, token=token)
+    files = list(filter_repo_objects(info.siblings or [], allow_patterns=PATTERNS, key=lambda f: f.rfilename))
+    return sum(f.size or 0 for f in files)
+
+
 def download(s: config.Settings, repo_id: str, progress=None) -> Path:
-    """Fetch a model from the hub into the models folder (resumable; token from settings)."""
+    """Fetch a model from the hub into the models folder (resumable), up to the size cap."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
+    from studio.core import auth
+
+    if not REPO_ID.match(repo_id or "") or ".." in repo_id:
+        raise ModelError(f"{repo_id!r} is not a hub model name: write it as owner/name, "
+                         "for example Qwen/Qwen2.5-0.5B-Instruct.")
+    # False, not None: None would let the library take HF_TOKEN from the environment anyway.
+    token = auth.hub_token(s, "download", None) or False
     target = s.models / repo_id.split("/")[-1]
     try:
-        snapshot_download(repo_id, local_dir=target, token=s.hf_token or None,
-                          allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt",
-                                          "*.py", "*.tiktoken"])
+        size = download_size(repo_id, token)
+        if size > s.hub_max_download_gib * 2**30:
+            raise ModelError(f"{repo_id} is {size / 2**30:.1f} GiB, above this studio's download cap of "
+                             f"{s.hub_max_download_gib:g} GiB (the owner sets STUDIO_HUB_MAX_DOWNLOAD_GIB).")
+        snapshot_download(repo_id, local_dir=target, token=token, allow_patterns=PATTERNS)
+    except ModelError:
+        raise
     except GatedRepoError as e:
         raise ModelError(f"{repo_id} is gated: accept its licence on the hub and set HF_TOKEN.") from e
     except RepositoryNotFoundError as e:
