@@ -43,7 +43,7 @@ class DeployOptions:
     max_lora_rank: int = 0  # 0: the largest rank among the adapters (at least 8)
     max_loras: int = 4  # adapters resident at once, including ones loaded later at runtime
     api_key: bool = False  # require a generated key on every /v1 request
-    host: str | None = None  # None: the studio's host (127.0.0.1 unless opened)
+    host: str | None = None  # None: 127.0.0.1; other machines call it through the studio's /v1
     eager: bool | None = None  # None: eager on CPU (starts in ~40 s), compiled + graphs on GPU
 
 
@@ -140,7 +140,14 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
         if missing:
             raise ServeError(f"No trained adapter for this model named: {', '.join(missing)}.")
         available = [a for a in available if a["name"] in adapter_names]
-    host = host or opts.host or s.host
+    # Loopback by default even when the studio is open: the studio's /v1 reaches it from outside.
+    host = host or opts.host or "127.0.0.1"
+    from studio.core import auth
+
+    if not auth.is_loopback(host) and not opts.api_key:
+        # vLLM's own port has no sign-in: open to the network, only a key keeps strangers out.
+        raise ServeError(f"A server bound to {host} is reachable from other machines: tick \"Require an "
+                         "API key\", or keep the host 127.0.0.1 and call it through the studio's /v1.")
     port = free_port(host)
     env = {"HF_HOME": str(s.hf_home), "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
            "DO_NOT_TRACK": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
@@ -263,25 +270,42 @@ def served_models(job: Job) -> list[str]:
     return [job.spec["served_name"], *job.spec.get("adapters", [])]
 
 
-def snippet(job: Job) -> str:
-    url, model = base_url(job), job.spec["served_name"]
-    auth = '\n  -H "Authorization: Bearer <your key>" \\' if api_key(job) else ""
-    return f'''# Python (pip install openai)
-from openai import OpenAI
-client = OpenAI(base_url="{url}", api_key="{'<your key>' if api_key(job) else 'EMPTY'}")
+KEY_HINT = "# export STUDIO_API_KEY=<the key shown once when you deployed>\n"
+
+
+def snippets(job: Job, url: str | None = None) -> dict[str, str]:
+    """Code that calls this deployment at url (the studio's proxy; default: the server itself),
+    each part runnable as printed, the key read from $STUDIO_API_KEY and never shown here."""
+    url, model = url or base_url(job), job.spec["served_name"]
+    keyed = bool(api_key(job))
+    hint, imp = (KEY_HINT, "import os\n") if keyed else ("", "")
+    py_key = 'os.environ["STUDIO_API_KEY"]' if keyed else '"EMPTY"'
+    auth = '\n  -H "Authorization: Bearer $STUDIO_API_KEY" \\' if keyed else ""
+    adapters = ", ".join(job.spec.get("adapters", [])) or "none yet"
+    return {
+        "python": f'''{hint}# Python (pip install openai)
+{imp}from openai import OpenAI
+client = OpenAI(base_url="{url}", api_key={py_key})
 reply = client.chat.completions.create(
-    model="{model}",  # or an adapter: {", ".join(job.spec.get("adapters", [])) or "none yet"}
+    model="{model}",  # or an adapter: {adapters}
     messages=[{{"role": "user", "content": "Hello!"}}],
 )
 print(reply.choices[0].message.content)
-
-# LlamaIndex (pip install llama-index-llms-openai-like)
-from llama_index.llms.openai_like import OpenAILike
-llm = OpenAILike(model="{model}", api_base="{url}", api_key="{'<your key>' if api_key(job) else 'EMPTY'}",
+''',
+        "llamaindex": f'''{hint}# LlamaIndex (pip install llama-index-llms-openai-like)
+{imp}from llama_index.llms.openai_like import OpenAILike
+llm = OpenAILike(model="{model}", api_base="{url}", api_key={py_key},
                  is_chat_model=True)
 print(llm.complete("Hello!"))
-
-# curl
+''',
+        "curl": f'''{hint}# curl
 curl {url}/chat/completions -H "Content-Type: application/json" \\{auth}
   -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
-'''
+''',
+    }
+
+
+def snippet(job: Job, url: str | None = None) -> str:
+    """The three snippets in one box, the key hint once at the top."""
+    parts = [p.removeprefix(KEY_HINT) for p in snippets(job, url).values()]
+    return (KEY_HINT + "\n" if api_key(job) else "") + "\n".join(parts)

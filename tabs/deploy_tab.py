@@ -7,7 +7,7 @@ import time
 import gradio as gr
 import pandas as pd
 
-from studio import models, serving, telemetry, training
+from studio import models, proxy, serving, telemetry, training
 from tabs import bench_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg, status
@@ -51,8 +51,9 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
     numbers = msg(request, "m_telemetry", gen=int(t.get("generation_tokens", 0)),
                   ttft=f"{t['ttft_mean_s'] * 1000:.0f} ms" if t.get("ttft_mean_s") else "-",
                   hit=f"{t['prefix_hit_pct']:.0f}%" if t.get("prefix_hit_pct") is not None else "-")
-    return (text, serving.base_url(job), serving.snippet(job), job.log_tail(6000), speed, load,
-            numbers)
+    # Callers outside reach a deployment only through the studio's own port (the proxy).
+    url = proxy.public_base(ctx.s, dict(request.headers)) if request is not None else serving.base_url(job)
+    return (text, url, serving.snippet(job, url), job.log_tail(6000), speed, load, numbers)
 
 
 def build(ctx: Ctx) -> dict:
@@ -80,7 +81,7 @@ def build(ctx: Ctx) -> dict:
                     max_rank = gr.Number(value=0, precision=0, minimum=0, label=L("max_rank"))
                     max_loras = gr.Number(value=4, precision=0, minimum=1, label=L("max_loras"))
                 need_key = gr.Checkbox(value=False, label=L("api_key"), info=L("i_api_key"))
-                host = gr.Textbox(value=ctx.s.host, label=L("host"), info=L("i_host"))
+                host = gr.Textbox(value="127.0.0.1", label=L("host"), info=L("i_host"))
             with gr.Row():
                 deploy = gr.Button(L("deploy"), variant="primary")
                 restart = gr.Button(L("restart"))

@@ -125,7 +125,7 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
         c.predict(deployment, api_name="/deploy_status")), timeout=600, every=3,
         what="the deployment")
     assert status[1].startswith("http://127.0.0.1:") and adapter in status[0]
-    assert "<your key>" in status[2] and value(key) not in status[2]
+    assert "STUDIO_API_KEY" in status[2] and value(key) not in status[2]
     assert value(c.predict(None, "", api_name="/chat_models")) == f"{deployment}|{adapter}"
     assert value(c.predict("external", "", api_name="/chat_models")) == f"{deployment}|{adapter}"
 
