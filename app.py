@@ -7,6 +7,7 @@ Settings (data root, ports, backends) are in studio/config.py; each can be set b
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from studio import config
@@ -52,12 +53,25 @@ def build_ui(ctx):
 def create_app(settings: config.Settings | None = None):
     """(FastAPI app, Blocks, context) for settings; used by main() and by the tests.
     Raises runtime.StartupError when the studio cannot run here (an unwritable data root)."""
-    from studio.core import runtime
+    from studio.core import auth, netguard, runtime, signin
 
     s = settings or config.load()
     runtime.ensure_writable(s)
+    try:
+        access = auth.mode(s)
+    except auth.AuthError as e:
+        raise runtime.StartupError("e_auth_bad", problem=str(e)) from e
+    if access == "refuse":  # reachable from other machines and nobody can sign in
+        raise runtime.StartupError("e_auth_needed", host=s.host)
     runtime.prepare(s)  # HOME and caches before torch or gradio: jobs started here inherit them
     found = runtime.check(s)
+    if access == "open" and not auth.is_loopback(s.host):
+        found.insert(0, runtime.Notice("n_auth_off", {"host": s.host}))
+    netguard.configure(s.fetch_link_local)
+    if "download" not in auth.server_token_uses(s):
+        # Libraries read HF_TOKEN from the environment on their own: take it away from them.
+        for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+            os.environ.pop(var, None)
     import gradio as gr
     from fastapi import FastAPI
 
@@ -77,7 +91,14 @@ def create_app(settings: config.Settings | None = None):
     def healthz():
         return {"ok": True}
 
+    from studio import proxy
+
+    proxy.mount(api, s, store)  # every deployment's /v1 through this one port, before the mount too
+    if access == "signin":
+        signin.mount(api, s)  # the gate covers every route, Gradio's included
+
     api = gr.mount_gradio_app(api, demo, path="/", i18n=I18N, server_name=s.host, server_port=s.port, allowed_paths=[],
+                              auth_dependency=signin.gradio_user if access == "signin" else None,
                               theme=gr.themes.Soft(), footer_links=["api"], css=notices.CSS)
     return api, demo, ctx
 

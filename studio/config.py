@@ -78,8 +78,24 @@ class Settings:
     chat_max_tokens: int = 256
     # Training: one torch thread; two threads on a loaded 2-core box ran 4-10x slower.
     train_threads: int = 1
-    # Hub access for downloads; never logged.
+    # Hub access; never logged. The server's token serves only the uses listed in hf_token_use
+    # ("download", "publish", both comma-separated, or "none"); empty: both while nobody signs in
+    # (the owner is the only user), only downloads once others sign in.
     hf_token: str = ""
+    hf_token_use: str = ""
+    # A hub download larger than this is refused before it starts (a 70B model is ~140 GB).
+    hub_max_download_gib: float = 40.0
+    # Sign-in (studio/core/auth.py). Empty: none on loopback, required anywhere else; "none":
+    # open on purpose, with a warning banner.
+    auth: str = ""
+    # Password users as NAME:HASH, comma-separated (python -m studio.core.auth hash NAME).
+    users: str = ""
+    # With Hugging Face OAuth on a Space: the users and organisations let in; empty: the owner.
+    hf_allow: str = ""
+    # The address people outside use (https://studio.example.com): snippets and secure cookies.
+    public_url: str = ""
+    # Server-side fetches of user-given URLs refuse link-local and cloud metadata addresses.
+    fetch_link_local: bool = False
     # Scale-out: jobs on an existing Ray cluster instead of local processes (not yet wired).
     ray_address: str = ""
 

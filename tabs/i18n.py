@@ -95,8 +95,10 @@ TEXT = {
     "i_api_key": ("A new key is generated and shown once; every /v1 call must send it.",
                   "会生成新密钥并只显示一次；每个 /v1 请求都必须带上它。"),
     "host": ("Listen on", "监听地址"),
-    "i_host": ("127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to your network.",
-               "127.0.0.1 仅本机可访问；0.0.0.0 对局域网开放。"),
+    "i_host": ("127.0.0.1 keeps vLLM's own port on this machine; others reach the model through the studio's "
+               "/v1 with its key. 0.0.0.0 opens vLLM's port too, and needs an API key.",
+               "127.0.0.1 让 vLLM 自己的端口只在本机可用；其他人通过工作台的 /v1 加密钥访问模型。"
+               "0.0.0.0 会把 vLLM 的端口也对外开放，必须设置 API 密钥。"),
     "key_once": ("API key (shown once: copy it now)", "API 密钥（只显示一次，请立即复制）"),
     "deployment": ("Deployment", "部署实例"),
     "runtime_adapter": ("Adapter", "适配器"), "load_adapter": ("Load", "加载"),
@@ -280,6 +282,23 @@ TEXT = {
         "数据目录 {path} 对当前进程（uid {uid}）不可写，该目录属于 uid {owner}。请在此处挂载一个可写的卷"
         "（`docker run -v studio:/data ...`），或以目录所有者身份运行（`--user {owner}`），或把 STUDIO_HOME "
         "设为当前用户可写的目录。"),
+    "e_auth_needed": (
+        "The studio would listen on {host}, where other machines can reach it, and nobody can sign in. "
+        "Add a user (`python -m studio.core.auth add NAME`, kept under the data root), or pass "
+        "STUDIO_USERS (`python -m studio.core.auth hash NAME` prints an entry); on a Space, set "
+        "`hf_oauth: true`. To run it open on purpose, set STUDIO_AUTH=none.",
+        "工作台将监听 {host}，其他机器可以访问它，但还没有任何人能登录。请添加用户"
+        "（`python -m studio.core.auth add 用户名`，保存在数据目录下），或设置 STUDIO_USERS"
+        "（`python -m studio.core.auth hash 用户名` 会打印一条）；在 Space 上请设置 `hf_oauth: true`。"
+        "如果确实要不设登录地开放，请设置 STUDIO_AUTH=none。"),
+    "e_auth_bad": ("The sign-in settings cannot be read: {problem}", "无法读取登录设置：{problem}"),
+    "n_auth_off": (
+        "Sign-in is off (STUDIO_AUTH=none) and the studio listens on {host}: anyone who reaches this "
+        "port can train, deploy, publish and read everything here. Add users and remove STUDIO_AUTH.",
+        "登录已关闭（STUDIO_AUTH=none），而工作台监听 {host}：任何能访问这个端口的人都可以训练、部署、"
+        "发布并查看这里的一切。请添加用户并去掉 STUDIO_AUTH。"),
+    "m_signed_in": ('Signed in as <b>{user}</b> · <a href="/logout" target="_self">Sign out</a>',
+                    '已登录：<b>{user}</b> · <a href="/logout" target="_self">退出登录</a>'),
     "n_space_ephemeral": (
         "Everything here is lost when the Space restarts: {path} is on the Space's own disk. Mount a "
         "storage bucket (the Space's Settings → Storage) and set STUDIO_HOME to its path.",
