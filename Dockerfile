@@ -61,8 +61,9 @@ RUN /opt/venvs/app/bin/python -m compileall -q studio tabs app.py \
 
 # Everything the studio writes goes under STUDIO_HOME: mount a volume (docker -v) or a Space's
 # storage bucket there. Inside a container the studio must listen beyond loopback.
+# It then needs sign-in: `docker exec BOX python -m studio.core.auth add NAME` adds a user.
 ENV STUDIO_IMAGE=${TARGET} STUDIO_HOME=/data STUDIO_HOST=0.0.0.0 STUDIO_PORT=7860 \
-    HOME=/home/user PYTHONUNBUFFERED=1
+    HOME=/home/user PYTHONUNBUFFERED=1 PATH=/opt/venvs/app/bin:$PATH
 USER 1000
 EXPOSE 7860
 HEALTHCHECK --start-period=120s CMD ["/opt/venvs/app/bin/python", "-c", \

@@ -112,8 +112,8 @@ class Container:
         sh("mount", *opts, src, dst)
         self.mounts.append(dst)
 
-    def start(self, cfg: dict, uid: int, gid: int, env: dict, log: Path) -> subprocess.Popen:
-        """The image's command, as uid:gid, with the image's environment plus env."""
+    def _enter(self, cfg: dict, uid: int, gid: int):
+        """What runs in the child before the image's command: its root, its folder, its user."""
         root, workdir = str(self.root), cfg["workdir"]
 
         def enter():
@@ -123,11 +123,20 @@ class Container:
             os.setgid(gid)
             os.setuid(uid)
 
+        return enter
+
+    def start(self, cfg: dict, uid: int, gid: int, env: dict, log: Path) -> subprocess.Popen:
+        """The image's command, as uid:gid, with the image's environment plus env."""
         out = open(log, "ab")
-        proc = subprocess.Popen(cfg["cmd"], env={**cfg["env"], **env}, preexec_fn=enter,
+        proc = subprocess.Popen(cfg["cmd"], env={**cfg["env"], **env}, preexec_fn=self._enter(cfg, uid, gid),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
+
+    def run(self, cfg: dict, uid: int, gid: int, args: list[str], stdin: str = "") -> subprocess.CompletedProcess:
+        """A command inside the image (as `docker exec` would run it), with the image's environment."""
+        return subprocess.run(args, env=cfg["env"], preexec_fn=self._enter(cfg, uid, gid), input=stdin, text=True,
+                              capture_output=True, timeout=120)
 
     def changed_outside(self, *allowed: str) -> list[str]:
         """Paths the container wrote in its own layer (volumes excluded), minus allowed prefixes."""

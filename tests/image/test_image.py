@@ -14,6 +14,7 @@ from tests.image import rootfs
 
 pytestmark = [pytest.mark.image, pytest.mark.integration]
 TAG = "localhost/studio:cpu-test"
+PASSWORD = "tea-garden-42"
 GB = 10**9
 
 
@@ -57,6 +58,12 @@ def settled(status: str, goal: str, log: Path) -> bool:
     return goal in status
 
 
+def users() -> str:
+    from studio.core import auth
+
+    return f"alice:{auth.hash_password(PASSWORD)}"
+
+
 def owners(folder: Path) -> set[int]:
     return {p.lstat().st_uid for p in [folder, *folder.rglob("*")]}
 
@@ -93,14 +100,21 @@ def test_as_uid_1000_with_an_outside_data_folder_it_trains_serves_and_answers(im
             assert (site / "_studio_torch.pth").read_text().strip().startswith("/opt/venvs/torch/")
         assert next(venvs.glob("torch/lib/python3*/site-packages/torch-2.13.0+cpu.dist-info"))
 
+        # The image listens on 0.0.0.0: it needs a user first, added as `docker exec` would.
+        added = box.run(cfg, 1000, 1000, ["python", "-m", "studio.core.auth", "add",
+                                          "alice", "--password-stdin"], stdin=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
         port = free_port()
         log = tmp_path / "app.log"
         proc = box.start(cfg, 1000, 1000, {"STUDIO_PORT": str(port), "OMP_NUM_THREADS": "1"}, log)
         url = f"http://127.0.0.1:{port}/"
         up(url, proc, log)
         assert json.load(urllib.request.urlopen(url + "healthz")) == {"ok": True}
-        assert "LLM Studio" in urllib.request.urlopen(url).read().decode()
-        c = Client(url, verbose=False, analytics_enabled=False)
+        page = urllib.request.Request(url, headers={"Accept": "text/html"})
+        assert "Sign in" in urllib.request.urlopen(page).read().decode()  # redirected to /signin
+        with pytest.raises(Exception):
+            Client(url, verbose=False, analytics_enabled=False)
+        c = Client(url, auth=("alice", PASSWORD), verbose=False, analytics_enabled=False)
 
         # The built-in model comes ready from the image; a dataset and a 2-step LoRA run.
         _, facts = c.predict("/opt/studio/models/SmolLM2-135M-Instruct", api_name="/use_model")
@@ -152,7 +166,7 @@ def test_as_root_or_an_unknown_uid_it_starts_with_a_home_of_its_own(image, tmp_p
     try:
         port = free_port()
         log = tmp_path / "app.log"
-        proc = box.start(cfg, uid, gid, {"STUDIO_PORT": str(port)}, log)
+        proc = box.start(cfg, uid, gid, {"STUDIO_PORT": str(port), "STUDIO_USERS": users()}, log)
         up(f"http://127.0.0.1:{port}/", proc, log)
         assert owners(data) == {uid}
         if uid == 4321:  # /home/user is uid 1000's: HOME moved under the data root
@@ -167,7 +181,7 @@ def test_without_a_volume_the_page_warns_that_nothing_is_kept(image, tmp_path):
     try:
         port = free_port()
         log = tmp_path / "app.log"
-        proc = box.start(cfg, 1000, 1000, {"STUDIO_PORT": str(port)}, log)
+        proc = box.start(cfg, 1000, 1000, {"STUDIO_PORT": str(port), "STUDIO_USERS": users()}, log)
         up(f"http://127.0.0.1:{port}/", proc, log)
         assert "Nothing here outlives this container: /data is inside it" in log.read_text()
         # /data in the image itself is writable for any uid (a Space's disk without a bucket).
@@ -189,5 +203,18 @@ def test_a_data_root_it_cannot_write_stops_the_start_with_the_fix(image, tmp_pat
         out = log.read_text()
         assert "The data root /data is not writable by this process (uid 4321" in out
         assert "--user 1000" in out
+    finally:
+        box.close()
+
+
+def test_without_a_user_the_image_does_not_start_open(image, tmp_path):
+    cfg, _ = image
+    box = rootfs.Container(TAG, None)
+    try:
+        log = tmp_path / "app.log"
+        proc = box.start(cfg, 1000, 1000, {"STUDIO_PORT": str(free_port())}, log)
+        assert proc.wait(120) == 2
+        out = log.read_text()
+        assert "listen on 0.0.0.0" in out and "python -m studio.core.auth add NAME" in out
     finally:
         box.close()

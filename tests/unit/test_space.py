@@ -21,3 +21,11 @@ def test_the_front_matter_starts_the_dockerfile_on_the_studios_port():
     assert int(amount) * (60 if unit == "h" else 1) >= 30
     assert len(card.short_description) <= 60  # the Hub refuses longer ones
 
+
+
+def test_the_space_signs_visitors_in_with_their_hugging_face_account():
+    card = SpaceCard.load(config.REPO / "README.md").data
+    # With hf_oauth the Hub hands the Space OAUTH_CLIENT_ID and friends: studio/core/auth.py then
+    # requires sign-in, open only to the owner and STUDIO_HF_ALLOW.
+    assert card.hf_oauth is True
+    assert int(card.hf_oauth_expiration_minutes) >= 60
