@@ -213,9 +213,11 @@ def mount(api, s: config.Settings) -> None:
     else:
         from starlette.middleware.sessions import SessionMiddleware
 
-        secure = (s.public_url or "").startswith("https://")
+        # A Space is https and shown inside huggingface.co's iframe: only SameSite=None reaches it.
+        space = bool(os.environ.get("SPACE_ID"))
+        secure = space or (s.public_url or "").startswith("https://")
         api.add_middleware(SessionMiddleware, secret_key=_session_key(s), session_cookie="studio_session",
-                           same_site="lax", https_only=secure)
+                           same_site="none" if space else "lax", https_only=secure)
 
 
 def gradio_user(request) -> str | None:

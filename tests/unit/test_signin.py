@@ -106,3 +106,19 @@ def test_on_a_space_the_hubs_oauth_routes_send_a_browser_to_the_provider(space, 
         assert "client_id=id" in go.headers["location"] and "redirect_uri=" in go.headers["location"]
         assert seen[0]["path"] == "/.well-known/openid-configuration"
         assert c.get("/").status_code == 401  # still nobody until the hub calls back
+
+
+def test_on_a_space_the_password_session_cookie_works_inside_the_hubs_iframe(tmp_path, monkeypatch):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from studio.core import auth
+
+    monkeypatch.setenv("SPACE_ID", "alice/studio")
+    monkeypatch.delenv("OAUTH_CLIENT_ID", raising=False)
+    s = config.load(home=tmp_path, users=f"alice:{auth.hash_password('password1')}")
+    api = FastAPI()
+    signin.mount(api, s)
+    c = TestClient(api, base_url="https://alice-studio.hf.space", follow_redirects=False)
+    cookie = c.post("/login", data={"username": "alice", "password": "password1"}).headers["set-cookie"].lower()
+    assert "samesite=none" in cookie and "secure" in cookie and "httponly" in cookie
