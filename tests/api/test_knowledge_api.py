@@ -43,12 +43,16 @@ def test_a_reranker_through_the_api(studio, tmp_path):
 
     from studio import defaults
 
-    model = tmp_path / "cross-encoder"  # real cross-encoder, untrained head: the wiring is under test
+    # A real cross-encoder with an untrained head (the wiring is under test), inside the data root:
+    # a folder elsewhere on the server is refused.
+    model = studio.home / "rerankers" / "cross-encoder"
     CrossEncoder(str(defaults.embedding_path()), num_labels=1).save(str(model))
     studio.start()
     c = Client(studio.url, verbose=False, analytics_enabled=False)
     with pytest.raises(Exception, match="Cannot load the reranker"):
-        c.predict("default", str(tmp_path / "missing"), api_name="/set_reranker")
+        c.predict("default", str(studio.home / "rerankers" / "missing"), api_name="/set_reranker")
+    with pytest.raises(Exception, match="outside this studio's data folders"):
+        c.predict("default", str(tmp_path), api_name="/set_reranker")
     base, labelled = c.predict(api_name="/eval_sample_en")
     base = value(base)
     assert f"reranked by `{model}`" in c.predict(base, str(model), api_name="/set_reranker")

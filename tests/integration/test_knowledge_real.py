@@ -134,7 +134,7 @@ def test_evaluation_on_the_bundled_sets(kb, lang, floor):
 
 def test_an_embedding_model_that_cannot_load_is_a_clear_error(kb, tmp_path):
     with pytest.raises(KnowledgeError, match="Cannot load the embedding model"):
-        kb.create_base("broken", embed_model=str(tmp_path / "no-such-model"))
+        kb.create_base("broken", embed_model=str(kb.s.home / "no-such-model"))
     assert [b.name for b in kb.bases()] == ["default"]  # nothing half-made is left behind
 
 
@@ -176,7 +176,7 @@ def test_a_reranker_reorders_the_candidates_by_its_own_scores(kb, tmp_path):
 
     # A real cross-encoder built on the bundled MiniLM: its scoring head is untrained (no reranker
     # can be downloaded here), so what is under test is the mechanism, not the quality.
-    model = tmp_path / "cross-encoder"
+    model = kb.s.home / "cross-encoder"  # inside the data root: a folder elsewhere is refused
     CrossEncoder(str(defaults.embedding_path()), num_labels=1).save(str(model))
     kb.add_file(DOCS / "qinghe_policies.md")
     kb.add_file(DOCS / "k2_kettle_manual.txt")
@@ -196,7 +196,7 @@ def test_a_reranker_reorders_the_candidates_by_its_own_scores(kb, tmp_path):
     assert set(kbeval.evaluate(kb, items)) == {"hybrid", "dense", "sparse", "rerank"}
 
     with pytest.raises(KnowledgeError, match="Cannot load the reranker"):
-        kb.set_reranker("default", str(tmp_path / "no-such-model"))
+        kb.set_reranker("default", str(kb.s.home / "no-such-model"))
     assert kb.base().rerank_model == str(model)  # a failed change keeps the working one
     assert kb.set_reranker("default", "").rerank_model == ""
 
