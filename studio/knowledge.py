@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import config, kbreaders, kbsearch
+from studio import config, kbmodels, kbreaders, kbsearch
 from studio.kbreaders import SUFFIXES, KnowledgeError, ReadError, safe_name  # noqa: F401  (re-exported)
 from studio.kbsearch import Hit  # noqa: F401  (re-exported)
 
@@ -45,7 +45,7 @@ class FileReport:
     warning: str = ""
 
 
-class Knowledge(kbsearch.SearchMixin):
+class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
     def __init__(self, s: config.Settings):
         self.s = s
         self.root = s.path("knowledge")
@@ -132,17 +132,6 @@ class Knowledge(kbsearch.SearchMixin):
             self._save([dataclasses.replace(b, name=new) if b.name == target.name else b for b in all_])
         return self.base(new)
 
-    def _model_name(self, name: str | None) -> str:
-        """A hub name or a folder inside the data root: never a path elsewhere on the server."""
-        from studio.core import netguard
-
-        if not (name or "").strip():
-            return ""
-        try:
-            return netguard.check_model_name(name, self.s.home, self.s.models)
-        except netguard.Refused as e:
-            raise KnowledgeError(str(e)) from e
-
     def set_reranker(self, name: str, model: str) -> Base:
         """Rerank this base's search results with a cross-encoder (hub id or local folder); ""
         turns reranking off. The model is loaded first, so a wrong name is an error now."""
@@ -216,36 +205,6 @@ class Knowledge(kbsearch.SearchMixin):
                 sparse_query_fn=sparse.query_encoder, hybrid_fusion_fn=kbsearch.rrf,
                 sparse_config=qm.SparseVectorParams(modifier=qm.Modifier.IDF), batch_size=256)
         return self._stores[b.collection]
-
-    def _embedder(self, name: str) -> tuple:
-        """(LlamaIndex embedding, tokenizer, max tokens, languages) of an embedding model."""
-        if name not in self._embedders:
-            from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
-            from studio import defaults
-
-            path = str(defaults.embedding_path()) if name.startswith("builtin:") else name
-            try:
-                emb = HuggingFaceEmbedding(model_name=path, device="cpu", embed_batch_size=32)
-            except Exception as e:  # offline hub id, wrong folder, not a sentence-transformers model
-                raise KnowledgeError(f"Cannot load the embedding model {name!r}: {str(e)[:300]}") from e
-            model = emb._model
-            limit = int(getattr(model, "max_seq_length", None) or 512)
-            self._embedders[name] = (emb, model.tokenizer, limit, kbsearch.model_languages(path))
-        return self._embedders[name]
-
-    def _reranker(self, model: str):
-        if model not in self._rerankers:
-            from llama_index.core.postprocessor import SentenceTransformerRerank
-
-            try:
-                # LlamaIndex defaults trust_remote_code to True; the studio never runs a model's code.
-                # top_n is the whole candidate list: search() cuts it to what was asked for.
-                self._rerankers[model] = SentenceTransformerRerank(
-                    top_n=10_000, model=model, device="cpu", trust_remote_code=False)
-            except Exception as e:  # offline hub id, wrong folder, not a cross-encoder
-                raise KnowledgeError(f"Cannot load the reranker {model!r}: {str(e)[:300]}") from e
-        return self._rerankers[model]
 
     def _splitter(self, b: Base):
         from llama_index.core.node_parser import SentenceSplitter, TokenTextSplitter

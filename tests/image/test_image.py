@@ -58,6 +58,14 @@ def settled(status: str, goal: str, log: Path) -> bool:
     return goal in status
 
 
+def refused_start(box, cfg: dict, uid: int, tmp_path: Path) -> str:
+    """Start the image's command as uid; it must stop with exit 2. Returns what it printed."""
+    log = tmp_path / "app.log"
+    proc = box.start(cfg, uid, uid, {"STUDIO_PORT": str(free_port())}, log)
+    assert proc.wait(120) == 2
+    return log.read_text()
+
+
 def users() -> str:
     from studio.core import auth
 
@@ -197,10 +205,7 @@ def test_a_data_root_it_cannot_write_stops_the_start_with_the_fix(image, tmp_pat
     os.chown(data, 1000, 1000)
     box = rootfs.Container(TAG, data)
     try:
-        log = tmp_path / "app.log"
-        proc = box.start(cfg, 4321, 4321, {"STUDIO_PORT": str(free_port())}, log)
-        assert proc.wait(120) == 2
-        out = log.read_text()
+        out = refused_start(box, cfg, 4321, tmp_path)
         assert "The data root /data is not writable by this process (uid 4321" in out
         assert "--user 1000" in out
     finally:
@@ -211,10 +216,7 @@ def test_without_a_user_the_image_does_not_start_open(image, tmp_path):
     cfg, _ = image
     box = rootfs.Container(TAG, None)
     try:
-        log = tmp_path / "app.log"
-        proc = box.start(cfg, 1000, 1000, {"STUDIO_PORT": str(free_port())}, log)
-        assert proc.wait(120) == 2
-        out = log.read_text()
+        out = refused_start(box, cfg, 1000, tmp_path)
         assert "listen on 0.0.0.0" in out and "python -m studio.core.auth add NAME" in out
     finally:
         box.close()

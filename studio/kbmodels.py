@@ -1,0 +1,51 @@
+"""The models a knowledge base uses: the names users give them are checked (a hub name or a folder
+inside the data root), and each embedding model and reranker is loaded once and kept."""
+from __future__ import annotations
+
+from studio import kbsearch
+from studio.kbreaders import KnowledgeError
+
+
+class ModelsMixin:
+    """For Knowledge: needs self.s, self._embedders and self._rerankers."""
+
+    def _model_name(self, name: str | None) -> str:
+        """A hub name or a folder inside the data root: never a path elsewhere on the server."""
+        from studio.core import netguard
+
+        if not (name or "").strip():
+            return ""
+        try:
+            return netguard.check_model_name(name, self.s.home, self.s.models)
+        except netguard.Refused as e:
+            raise KnowledgeError(str(e)) from e
+
+    def _embedder(self, name: str) -> tuple:
+        """(LlamaIndex embedding, tokenizer, max tokens, languages) of an embedding model."""
+        if name not in self._embedders:
+            from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+            from studio import defaults
+
+            path = str(defaults.embedding_path()) if name.startswith("builtin:") else name
+            try:
+                emb = HuggingFaceEmbedding(model_name=path, device="cpu", embed_batch_size=32)
+            except Exception as e:  # offline hub id, wrong folder, not a sentence-transformers model
+                raise KnowledgeError(f"Cannot load the embedding model {name!r}: {str(e)[:300]}") from e
+            model = emb._model
+            limit = int(getattr(model, "max_seq_length", None) or 512)
+            self._embedders[name] = (emb, model.tokenizer, limit, kbsearch.model_languages(path))
+        return self._embedders[name]
+
+    def _reranker(self, model: str):
+        if model not in self._rerankers:
+            from llama_index.core.postprocessor import SentenceTransformerRerank
+
+            try:
+                # LlamaIndex defaults trust_remote_code to True; the studio never runs a model's code.
+                # top_n is the whole candidate list: search() cuts it to what was asked for.
+                self._rerankers[model] = SentenceTransformerRerank(
+                    top_n=10_000, model=model, device="cpu", trust_remote_code=False)
+            except Exception as e:  # offline hub id, wrong folder, not a cross-encoder
+                raise KnowledgeError(f"Cannot load the reranker {model!r}: {str(e)[:300]}") from e
+        return self._rerankers[model]
