@@ -34,7 +34,7 @@ def merged_dir(s: config.Settings, job: Job) -> Path:
     return s.models / f"{Path(job.spec['model']).name}-{job.name}"
 
 
-def merge(s: config.Settings, store: JobStore, train_job_id: str) -> Job:
+def merge(s: config.Settings, store: JobStore, train_job_id: str, user: str | None = None) -> Job:
     job, adapter = _trained(store, train_job_id)
     target = merged_dir(s, job)
     if (target / "config.json").exists():
@@ -50,14 +50,14 @@ def merge(s: config.Settings, store: JobStore, train_job_id: str) -> Job:
     env = training.train_env(s, path)
     return store.launch("merge", f"merge {job.name}", [training.cli(s), "export",
                         str(path / "export.yaml")], spec={"train_job": job.id, "export_dir": str(target)},
-                        env=env, job_id=job_id, folder=path)
+                        env=env, job_id=job_id, folder=path, owner=user)
 
 
 COMPARER = Path(__file__).with_name("lf_compare.py")
 
 
 def compare(s: config.Settings, store: JobStore, train_job_id: str, prompts: list[str],
-            max_new_tokens: int = 96) -> Job:
+            max_new_tokens: int = 96, user: str | None = None) -> Job:
     job, adapter = _trained(store, train_job_id)
     prompts = [p.strip() for p in prompts if p.strip()][:10]
     if not prompts:
@@ -69,7 +69,7 @@ def compare(s: config.Settings, store: JobStore, train_job_id: str, prompts: lis
     # -I: studio/ (with its own datasets.py) must not shadow the train environment's libraries
     cmd = [s.train_python, "-I", str(COMPARER), str(path / "request.json"), str(path / "result.json")]
     return store.launch("compare", f"compare {job.name}", cmd, spec={"train_job": job.id},
-                        env=training.train_env(s, path), job_id=job_id, folder=path)
+                        env=training.train_env(s, path), job_id=job_id, folder=path, owner=user)
 
 
 def comparison(job: Job) -> list[dict] | None:

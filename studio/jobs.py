@@ -7,16 +7,21 @@ same state.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from studio import jobqueue
 
 WRAPPER = Path(__file__).with_name("jobwrap.py")
 ACTIVE = ("queued", "running")
@@ -40,6 +45,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     exit_code INTEGER,
     error TEXT
 )"""
+# Columns added after the first release; an older database gains them at open.
+_ADDED = {"owner": "TEXT", "needs": "TEXT"}
+# Who made each dataset, knowledge base or published model (jobs carry their own owner).
+_OWNERS = """
+CREATE TABLE IF NOT EXISTS owners (
+    kind TEXT NOT NULL, name TEXT NOT NULL, owner TEXT, created REAL NOT NULL,
+    PRIMARY KEY (kind, name)
+)"""
+
+
+class JobError(Exception):
+    """A job that cannot be queued as asked; the message says why."""
 
 
 @dataclass
@@ -59,6 +76,8 @@ class Job:
     finished: float | None
     exit_code: int | None
     error: str | None
+    owner: str | None = None
+    needs: dict | None = None
 
     @property
     def log_path(self) -> Path:
@@ -88,31 +107,56 @@ def _alive(job: Job) -> bool:
 
 
 class JobStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, gpus: list[int] | None = None):
+        """gpus: bytes of memory per GPU the queue hands out (jobqueue.inventory); none: jobs
+        that need a GPU are refused, the rest start at once."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "jobs.sqlite"
+        self.gpus = list(gpus or [])
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            db.execute(_OWNERS)
+            have = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            for col, kind in _ADDED.items():
+                if col not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {kind}")
 
     def _db(self) -> sqlite3.Connection:
         # A connection per call: Gradio runs handlers on worker threads.
         return sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
 
+    @contextmanager
+    def _write(self):
+        """One write transaction taken up front: read-modify-write without losing a change."""
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    _COLS = ("id, kind, name, status, spec, command, folder, pid, pgid, proc_start, created, "
+             "started, finished, exit_code, error, owner, needs")
+
     def _row(self, r) -> Job:
         return Job(id=r[0], kind=r[1], name=r[2], status=r[3], spec=json.loads(r[4]),
                    command=json.loads(r[5]), folder=Path(r[6]), pid=r[7], pgid=r[8],
                    proc_start=r[9], created=r[10], started=r[11], finished=r[12],
-                   exit_code=r[13], error=r[14])
+                   exit_code=r[13], error=r[14], owner=r[15], needs=json.loads(r[16] or "{}"))
 
     def get(self, job_id: str) -> Job | None:
         with self._db() as db:
-            r = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            r = db.execute(f"SELECT {self._COLS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return self._row(r) if r else None
 
     def list(self, kind: str | None = None, status: tuple[str, ...] | None = None) -> list[Job]:
-        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        sql, args = f"SELECT {self._COLS} FROM jobs WHERE 1=1", []
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
@@ -130,9 +174,30 @@ class JobStore:
 
     def update_spec(self, job_id: str, **changes) -> Job:
         """Merge changes into a job's spec (e.g. the adapters a running server now holds)."""
-        job = self.get(job_id)
-        self._update(job_id, spec=json.dumps({**job.spec, **changes}))
+        with self._write() as db:
+            spec = json.loads(db.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
+            db.execute("UPDATE jobs SET spec = ? WHERE id = ?", (json.dumps({**spec, **changes}), job_id))
         return self.get(job_id)
+
+    def fail(self, job_id: str, error: str) -> Job:
+        """Mark a job failed for a reason the studio found (a server never healthy)."""
+        self._update(job_id, status="failed", error=error, finished=self.get(job_id).finished or time.time())
+        return self.get(job_id)
+
+    # --- owners of things that are not jobs --------------------------------------------------
+    def set_owner(self, kind: str, name: str, owner: str | None) -> None:
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO owners (kind, name, owner, created) VALUES (?, ?, ?, ?)",
+                       (kind, name, owner, time.time()))
+
+    def owner(self, kind: str, name: str) -> str | None:
+        with self._db() as db:
+            r = db.execute("SELECT owner FROM owners WHERE kind = ? AND name = ?", (kind, name)).fetchone()
+        return r[0] if r else None
+
+    def forget_owner(self, kind: str, name: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM owners WHERE kind = ? AND name = ?", (kind, name))
 
     # --- lifecycle ---------------------------------------------------------------------------
     def new_folder(self, kind: str) -> tuple[str, Path]:
@@ -143,36 +208,106 @@ class JobStore:
 
     def launch(self, kind: str, name: str, command: list[str], spec: dict | None = None,
                env: dict | None = None, job_id: str | None = None, folder: Path | None = None,
-               cwd: Path | None = None) -> Job:
-        """Start command (a list, never a shell) as a job in its own process group."""
+               cwd: Path | None = None, owner: str | None = None, needs: dict | None = None,
+               unique: bool = False) -> Job:
+        """Queue command (a list, never a shell) as a job; it starts in its own process group
+        as soon as what it needs is free, which for most jobs is at once. unique: refuse it
+        while another job of this kind is queued or running (the check and the insert are one
+        transaction)."""
+        needs = {k: v for k, v in (needs or {}).items() if k != "placed"}
+        why = jobqueue.check(needs, self.gpus)
+        if why:
+            raise JobError(f"This job cannot start here: {why}.")
         if job_id is None:
             job_id, folder = self.new_folder(kind)
-        now = time.time()
-        with self._db() as db:
-            db.execute("INSERT INTO jobs (id, kind, name, status, spec, command, folder, created)"
-                       " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+        # What the start needs, kept beside the row so that a queued job survives an app restart.
+        # The environment may hold an API key: only its owner reads that file.
+        (folder / "launch.json").write_text(json.dumps({"command": command, "cwd": str(cwd or folder)}))
+        env_file = folder / "env.json"
+        env_file.touch(mode=0o600)
+        env_file.write_text(json.dumps(env or {}))
+        with self._write() as db:
+            if unique and db.execute("SELECT 1 FROM jobs WHERE kind = ? AND status IN ('queued', 'running')",
+                                     (kind,)).fetchone():
+                raise JobError(f"A {kind} job is already queued or running; wait for it or cancel it.")
+            db.execute("INSERT INTO jobs (id, kind, name, status, spec, command, folder, created, owner, needs)"
+                       " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                        (job_id, kind, name, json.dumps(spec or {}), json.dumps(command),
-                        str(folder), now))
-        full_env = {**os.environ, **(env or {})}
+                        str(folder), time.time(), owner, json.dumps(needs)))
+        self.schedule()
+        return self.get(job_id)
+
+    @contextmanager
+    def _queue_lock(self):
+        # A file lock: the monitor thread, request threads and a second app process on the same
+        # data root must not start the same queued job twice.
+        with open(self.root / "queue.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def plan(self) -> list[jobqueue.Decision]:
+        # A cancelled job still saving its work holds its GPU memory until it exits.
+        running = self.list(status=("running",)) + [
+            j for j in self.list(status=("cancelled",)) if j.finished is None and _alive(j)]
+        return jobqueue.plan(self.list(status=("queued",)), running, self.gpus)
+
+    def schedule(self) -> list[Job]:
+        """Start every queued job whose resources are free now, oldest first."""
+        started = []
+        with self._queue_lock():
+            for d in self.plan():
+                if d.placed is not None:
+                    started.append(self._start(self.get(d.job.id), d.placed))
+        return started
+
+    def position(self, job: Job) -> tuple[int, jobqueue.Decision] | None:
+        """(place in the queue, from 1; the plan's decision, with why it waits) for a queued
+        job; None for any other."""
+        if job.status != "queued":
+            return None
+        for n, d in enumerate(self.plan(), 1):
+            if d.job.id == job.id:
+                return n, d
+        return None
+
+    def contention(self, kind: str) -> dict | None:
+        """Without GPUs: the heavy jobs running that a new job of this kind would share cores with."""
+        if self.gpus:
+            return None
+        live = [j for j in map(self.refresh, self.list(status=("running",))) if j.status == "running"]
+        return jobqueue.contention(kind, live)
+
+    def _start(self, job: Job, placed: list[int]) -> Job:
+        launch = json.loads((job.folder / "launch.json").read_text())
+        env = {**os.environ}
+        if placed:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, placed))
+        env.update(json.loads((job.folder / "env.json").read_text()))
+        now = time.time()
         try:
-            with open(folder / "log.txt", "ab") as log:
+            with open(job.folder / "log.txt", "ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-I", str(WRAPPER), str(folder), "--", *command],
+                    [sys.executable, "-I", str(WRAPPER), str(job.folder), "--", *launch["command"]],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, env=full_env, cwd=str(cwd or folder))
+                    start_new_session=True, env=env, cwd=launch["cwd"])
         except OSError as e:
-            self._update(job_id, status="failed", finished=time.time(), error=str(e))
-            return self.get(job_id)
-        self._update(job_id, status="running", pid=proc.pid, pgid=proc.pid, started=now,
-                     proc_start=_proc_start_time(proc.pid))
+            self._update(job.id, status="failed", finished=now, error=str(e))
+            return self.get(job.id)
+        self._update(job.id, status="running", pid=proc.pid, pgid=proc.pid, started=now,
+                     proc_start=_proc_start_time(proc.pid),
+                     needs=json.dumps({**(job.needs or {}), "placed": placed}))
         # Popen objects are dropped on purpose: the exit record is how we learn the outcome,
         # the same way before and after an app restart. Reap in the background to avoid zombies.
-        _reapers.append(proc)
-        return self.get(job_id)
+        with _reap_lock:
+            _reapers.append(proc)
+        return self.get(job.id)
 
     def refresh(self, job: Job) -> Job:
         """Bring a running row up to date with its process and exit record."""
-        if job.status not in ACTIVE:
+        if job.status != "running":
             return job
         _reap()
         if _alive(job):
@@ -191,15 +326,27 @@ class JobStore:
         else:
             self._update(job.id, status="lost", finished=time.time(),
                          error="the process is gone and left no exit record")
+        self.schedule()  # what it held is free now
         return self.get(job.id)
 
     def reconcile(self) -> list[Job]:
-        """At start-up: re-attach running jobs that are still alive, settle the rest."""
-        return [self.refresh(j) for j in self.list(status=ACTIVE)]
+        """At start-up and then every few seconds: re-attach running jobs that are still alive,
+        settle the ones that ended, and start queued ones whose resources came free."""
+        settled = [self.refresh(j) for j in self.list(status=("running",))]
+        self.schedule()
+        return settled
 
     def cancel(self, job_id: str, sig: int = signal.SIGTERM, grace: float = 30.0) -> Job:
         """Signal the process group, wait up to grace seconds, then kill it."""
         job = self.refresh(self.get(job_id))
+        if job.status == "queued":
+            with self._write() as db:  # unless the scheduler started it a moment ago
+                db.execute("UPDATE jobs SET status = 'cancelled', finished = ?, error = ? WHERE id = ? "
+                           "AND status = 'queued'", (time.time(), "cancelled before it started", job_id))
+            job = self.get(job_id)
+            if job.status == "cancelled":
+                self.schedule()
+                return job
         if job.status not in ACTIVE:
             return job
         self._update(job_id, status="cancelled")
@@ -223,13 +370,15 @@ class JobStore:
         else:
             rec = json.loads((job.folder / "exit.json").read_text())
             self._update(job_id, finished=rec.get("finished"), exit_code=rec.get("returncode"))
+        self.schedule()
         return self.get(job_id)
 
 
 _reapers: list[subprocess.Popen] = []
+_reap_lock = threading.Lock()
 
 
 def _reap() -> None:
-    for p in list(_reapers):
-        if p.poll() is not None:
-            _reapers.remove(p)
+    # Many threads reap (requests, the monitor): one at a time, or two remove the same process.
+    with _reap_lock:
+        _reapers[:] = [p for p in _reapers if p.poll() is None]

@@ -24,7 +24,7 @@ if __name__ == "__main__":  # run as a job with -I: make the studio package impo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio import config, models, serving  # noqa: E402
-from studio.jobs import Job, JobStore  # noqa: E402
+from studio.jobs import Job, JobError, JobStore  # noqa: E402
 
 QUESTIONS = ["What is the capital of France?", "Name three colours.", "What is 12 times 7?",
              "Write a haiku about tea.", "Why is the sky blue?", "Give me a word that rhymes with cat.",
@@ -152,18 +152,26 @@ def report(r: dict) -> str:
         f"off {r['ttft_off_ms']:.0f} ms, speed-up {r['prefix_speedup']:.1f}x"])
 
 
-def launch(s: config.Settings, store: JobStore, prompts: int = 64, tokens: int = 64) -> Job:
+def launch(s: config.Settings, store: JobStore, prompts: int = 64, tokens: int = 64,
+           user: str | None = None) -> Job:
     """The benchmark as a job on the active model (minutes: it starts vLLM twice)."""
     if not 1 <= int(prompts) <= 256 or not 1 <= int(tokens) <= 1024:
         raise ValueError("Use 1-256 prompts and 1-1024 tokens each.")
-    if any(j.status in ("queued", "running") for j in (store.refresh(x) for x in store.list(kind="bench"))):
-        raise ValueError("A benchmark is already running; wait for it or cancel it.")
-    model_dir = models.active_model(s)
+    model_dir = models.active_model(s, user)
     job_id, folder = store.new_folder("bench")
     cmd = [sys.executable, "-I", str(Path(__file__).resolve()), str(folder / "result.json"),
            "--model", str(model_dir), "--prompts", str(int(prompts)), "--tokens", str(int(tokens))]
-    return store.launch("bench", f"benchmark {model_dir.name}", cmd, job_id=job_id, folder=folder,
-                        env={"STUDIO_HOME": str(s.home)})
+    for job in store.list(kind="bench", status=("running",)):
+        store.refresh(job)  # one that ended without the monitor noticing yet does not block
+    try:  # one at a time: two would each measure the other's load; unique makes it atomic
+        return store.launch("bench", f"benchmark {model_dir.name}", cmd, job_id=job_id, folder=folder,
+                            env={"STUDIO_HOME": str(s.home)}, owner=user, unique=True,
+                            needs={"cpus": os.cpu_count() or 1})
+    except JobError:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ValueError("A benchmark is already running; wait for it or cancel it.") from None
 
 
 def result(job: Job) -> dict | None:

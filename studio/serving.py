@@ -120,10 +120,36 @@ def check_options(s: config.Settings, opts: DeployOptions) -> None:
         raise ServeError("dtype must be auto, float32, bfloat16 or float16.")
 
 
+def needs(s: config.Settings, store: JobStore, model_dir: Path, opts: DeployOptions) -> tuple[dict, DeployOptions]:
+    """What the server asks of the queue, and the options with the GPU share it will get.
+
+    vLLM takes --gpu-memory-utilization of each card for weights and KV cache and fails at start
+    if that much is not free. The share is what the deployment asks for, lowered to what the
+    queue has free now when that still holds the weights with room for a KV cache; below that it
+    keeps its share and waits in the queue."""
+    if not store.gpus:
+        cores = len(os.sched_getaffinity(0))
+        return {"cpus": cores}, opts
+    from dataclasses import replace
+
+    from studio import jobqueue, models
+
+    tp = int(opts.tensor_parallel)
+    on = jobqueue.held([j for j in store.list(status=("running",))], store.gpus)
+    free = sorted(((size - sum(b for _, b in held)) / size for size, held in zip(store.gpus, on)), reverse=True)
+    weights = 2 * int(models.facts(model_dir)["parameters"]) / tp  # bf16 weights on each GPU
+    floor = (weights * 1.2 + jobqueue.GIB) / min(store.gpus)
+    share = float(opts.gpu_memory_share)
+    if len(free) >= tp and floor <= free[tp - 1] < share:
+        share = max(0.1, int((free[tp - 1] - 0.02) * 100) / 100)  # a margin for the CUDA context
+        opts = replace(opts, gpu_memory_share=share)
+    return {"gpus": tp, "gpu_mem": int(share * min(store.gpus)), "cpus": 1}, opts
+
+
 def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
           adapter_names: list[str] | None = None, host: str | None = None,
           opts: DeployOptions | None = None, extra_args: list[str] | None = None,
-          extra_env: dict | None = None, key: str | None = None) -> Job:
+          extra_env: dict | None = None, key: str | None = None, user: str | None = None) -> Job:
     """Launch a server. extra_args/extra_env go after the studio's own (benchmarks try
     variants); key keeps an existing API key across a restart so clients keep working."""
     opts = opts or DeployOptions()
@@ -131,7 +157,7 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
         raise ServeError("This install cannot serve on this machine: the notice at the top of "
                          "the page says why and what to do.")
     check_options(s, opts)
-    model_dir = Path(model_dir or models.active_model(s))
+    model_dir = Path(model_dir or models.active_model(s, user))
     models.read_config(model_dir)
     available = training.adapters(store, base=model_dir)
     if adapter_names is not None:
@@ -158,6 +184,7 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     key = (key or secrets.token_urlsafe(24)) if opts.api_key else None
     if key:
         env["VLLM_API_KEY"] = key  # by environment: never on a command line, in the job row or a log
+    need, opts = needs(s, store, model_dir, opts)
     cmd = build_command(s, model_dir, available, host, port, opts) + list(extra_args or [])
     job_id, folder = store.new_folder("serve")
     if key:
@@ -166,10 +193,10 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     spec = {"model": str(model_dir), "served_name": model_dir.name, "host": host, "port": port,
             "adapters": [a["name"] for a in available], "options": asdict(opts)}
     return store.launch("serve", f"{model_dir.name}@{port}", cmd, spec=spec, env=env,
-                        job_id=job_id, folder=folder)
+                        job_id=job_id, folder=folder, owner=user, needs=need)
 
 
-def restart(s: config.Settings, store: JobStore, job_id: str) -> Job:
+def restart(s: config.Settings, store: JobStore, job_id: str, user: str | None = None) -> Job:
     """Stop a deployment (if it still runs) and start it again with the same model, adapters
     (including ones loaded at runtime), settings and API key, on a fresh port."""
     job = store.get(job_id)
@@ -181,7 +208,7 @@ def restart(s: config.Settings, store: JobStore, job_id: str) -> Job:
     stop(store, job.id)
     opts = DeployOptions(**job.spec.get("options", {}))
     return start(s, store, model_dir=Path(job.spec["model"]), adapter_names=job.spec.get("adapters", []),
-                 host=job.spec["host"], opts=opts, key=key)
+                 host=job.spec["host"], opts=opts, key=key, user=job.owner if user is None else user)
 
 
 def api_key(job: Job) -> str | None:
@@ -255,6 +282,12 @@ def running(store: JobStore) -> list[Job]:
             if j.status == "running"]
 
 
+def live(store: JobStore) -> list[Job]:
+    """Deployments running or waiting in the queue, newest first."""
+    return [j for j in (store.refresh(x) for x in store.list(kind="serve", status=("queued", "running")))
+            if j.status in ("queued", "running")]
+
+
 def current(store: JobStore) -> Job | None:
     """The most recent serving job that is still running, if any."""
     live = running(store)
@@ -263,6 +296,29 @@ def current(store: JobStore) -> Job | None:
 
 def stop(store: JobStore, job_id: str) -> Job:
     return store.cancel(job_id, grace=20)
+
+
+def watch(s: config.Settings, store: JobStore, now: float | None = None) -> list[Job]:
+    """Stop and mark failed every deployment not healthy within serve_start_timeout of its start,
+    with the log's last lines as the reason (the monitor calls this every few seconds)."""
+    import time
+
+    now = now or time.time()
+    failed = []
+    for job in store.list(kind="serve", status=("running",)):
+        if job.spec.get("ready") or not job.started:
+            continue
+        if healthy(job):
+            store.update_spec(job.id, ready=True)  # once ready, a death is the process's to tell
+            continue
+        if now - job.started < s.serve_start_timeout:
+            continue
+        tail = "\n".join(job.log_tail(4000).strip().splitlines()[-8:])
+        stop(store, job.id)
+        failed.append(store.fail(job.id, f"not healthy within {s.serve_start_timeout} s, so it was "
+                                 f"stopped. The log ends with:\n{tail}"))
+    return failed
+
 
 
 def served_models(job: Job) -> list[str]:

@@ -45,8 +45,18 @@ def command(s: config.Settings, yaml_path: Path) -> list[str]:
     return [cli(s), "train", str(yaml_path)]
 
 
+def needs(s: config.Settings, store: JobStore, form: LoraForm) -> dict:
+    """What the run asks of the queue: on a GPU, the memory the studio's estimator gives for
+    exactly this form (the figure the Models tab shows), on as many GPUs as DeepSpeed spreads
+    it over; the torch threads either way."""
+    need = {"cpus": int(s.train_threads)}
+    if store.gpus:
+        need.update(gpus=1, gpu_mem=int(memory_estimate(s, form)["total"]))
+    return need
+
+
 def start(s: config.Settings, store: JobStore, form: LoraForm,
-          resume_from: Path | None = None, kind: str = "train") -> Job:
+          resume_from: Path | None = None, kind: str = "train", user: str | None = None) -> Job:
     job_id, folder = store.new_folder(kind)
     name = f"{form.method if kind == 'train' else kind}-{job_id.split('-', 1)[1]}"
     out = folder / "output"
@@ -66,7 +76,8 @@ def start(s: config.Settings, store: JobStore, form: LoraForm,
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
             "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
     return store.launch(kind, name, command(s, folder / "train.yaml"), spec=spec,
-                        env=train_env(s, out), job_id=job_id, folder=folder)
+                        env=train_env(s, out), job_id=job_id, folder=folder, owner=user,
+                        needs=needs(s, store, form))
 
 
 def checkpoints(job: Job) -> list[Path]:
@@ -76,7 +87,8 @@ def checkpoints(job: Job) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
-def resume(s: config.Settings, store: JobStore, job_id: str, checkpoint: str | None = None) -> Job:
+def resume(s: config.Settings, store: JobStore, job_id: str, checkpoint: str | None = None,
+           user: str | None = None) -> Job:
     """A new run with the same form, continuing from a checkpoint (the latest by default)."""
     job = store.get(job_id)
     if job is None or job.kind != "train":
@@ -92,7 +104,7 @@ def resume(s: config.Settings, store: JobStore, job_id: str, checkpoint: str | N
     if chosen is None:
         raise TrainError(f"{checkpoint} is not a checkpoint of this run: "
                          f"{', '.join(p.name for p in points)}.")
-    return start(s, store, LoraForm(**job.spec["form"]), resume_from=chosen)
+    return start(s, store, LoraForm(**job.spec["form"]), resume_from=chosen, user=user)
 
 
 def cancel(store: JobStore, job_id: str) -> Job:
@@ -130,12 +142,12 @@ def seconds(hms: str) -> int:
     return h * 3600 + m * 60 + sec
 
 
-def probe(s: config.Settings, store: JobStore, form: LoraForm, steps: int = 6) -> Job:
+def probe(s: config.Settings, store: JobStore, form: LoraForm, steps: int = 6, user: str | None = None) -> Job:
     """A few real steps of exactly this configuration, to time it before the real run."""
     from dataclasses import replace
 
     short = replace(form, max_steps=steps, val_size=0.0, save_steps=10**6)
-    job = start(s, store, short, kind="probe")
+    job = start(s, store, short, kind="probe", user=user)
     return job
 
 
