@@ -96,6 +96,21 @@ class Settings:
     public_url: str = ""
     # Server-side fetches of user-given URLs refuse link-local and cloud metadata addresses.
     fetch_link_local: bool = False
+    # Who may cancel, delete or publish anyone's things (comma-separated user names); empty:
+    # the Space's owner on a Space, else the first password user.
+    admins: str = ""
+    # Many users at once: events Gradio runs side by side (each a worker thread), and the
+    # thread pool's size. Chat, compare and search stream from other servers and spend most of
+    # their time waiting, so they get the larger limit.
+    ui_concurrency: int = 16
+    chat_concurrency: int = 64
+    ui_threads: int = 128
+    # The job queue: GPU memory it hands out, per GPU in GiB ("24" or "80,80"); empty: what
+    # nvidia-smi reports. On a machine without a GPU a budget makes the queue behave as if
+    # there were one (the tests do this).
+    gpu_budget_gib: str = ""
+    # How often the app settles ended jobs, starts queued ones and checks deployments' health.
+    monitor_every: float = 2.0
     # Scale-out: jobs on an existing Ray cluster instead of local processes (not yet wired).
     ray_address: str = ""
 

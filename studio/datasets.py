@@ -9,8 +9,10 @@ studio from the files present; users never edit it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -72,12 +74,21 @@ def save(s: config.Settings, name: str, fmt: str, records: list[dict]) -> Path:
         raise DatasetError("Not saved: " + describe(problems))
     d = folder(s)
     path = d / f"{name}.json"
-    _keep_version(d, path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(formats.dump(records, "json"), encoding="utf-8")
-    tmp.replace(path)
-    _register(d)
+    with _lock:  # two users saving at once: each version kept, the registry rewritten whole
+        _keep_version(d, path)
+        tmp = _aside(path)
+        tmp.write_text(formats.dump(records, "json"), encoding="utf-8")
+        tmp.replace(path)
+        _register(d)
     return path
+
+
+_lock = threading.Lock()
+
+
+def _aside(path: Path) -> Path:
+    """A temporary name of this thread's own beside path, renamed over it once written."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def _keep_version(d: Path, path: Path) -> None:
@@ -100,9 +111,12 @@ def restore(s: config.Settings, name: str, version: str) -> Path:
         raise DatasetError(f"'{version}' is not a saved version of {name}.")
     d = folder(s)
     path = d / f"{check_name(name)}.json"
-    _keep_version(d, path)
-    shutil.copyfile(match[0], path)
-    _register(d)
+    with _lock:
+        _keep_version(d, path)
+        tmp = _aside(path)
+        shutil.copyfile(match[0], tmp)
+        tmp.replace(path)
+        _register(d)
     return path
 
 
@@ -130,7 +144,7 @@ def _register(d: Path) -> None:
         except formats.FormatError:
             continue  # a broken file is reported when opened, never registered
         info[p.stem] = {"file_name": p.name, **formats.INFO[fmt]}
-    tmp = d / "dataset_info.json.tmp"
+    tmp = _aside(d / "dataset_info.json")
     tmp.write_text(json.dumps(info, ensure_ascii=False, indent=1))
     tmp.replace(d / "dataset_info.json")
 

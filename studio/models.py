@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,22 +173,40 @@ def _state_file(s: config.Settings) -> Path:
     return s.path() / "state.json"
 
 
-def active_model(s: config.Settings) -> Path:
-    f = _state_file(s)
-    if f.exists():
-        p = Path(json.loads(f.read_text()).get("active_model", ""))
-        if (p / "config.json").exists():
-            return p
+_state_lock = threading.Lock()
+
+
+def _read_state(s: config.Settings) -> dict:
+    try:
+        return json.loads(_state_file(s).read_text())
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: the defaults, not a broken tab
+
+
+def active_model(s: config.Settings, user: str | None = None) -> Path:
+    """The model this user works on: each signed-in user has their own choice (one user's pick
+    does not change another's tabs); the studio's own choice is the last one made without
+    sign-in, and a new user starts on it."""
+    state = _read_state(s)
+    for raw in ((state.get("active_by_user") or {}).get(user or ""), state.get("active_model")):
+        if raw and (Path(raw) / "config.json").exists():
+            return Path(raw)
     return defaults.default_model_dir(s)
 
 
-def set_active(s: config.Settings, folder: str | Path) -> Path:
+def set_active(s: config.Settings, folder: str | Path, user: str | None = None) -> Path:
     p = Path(folder).expanduser().resolve()
     read_config(p)  # raises a clear error for anything that is not a model folder
-    f = _state_file(s)
-    state = json.loads(f.read_text()) if f.exists() else {}
-    state["active_model"] = str(p)
-    f.write_text(json.dumps(state, indent=2))
+    with _state_lock:
+        state = _read_state(s)
+        if user:
+            state.setdefault("active_by_user", {})[user] = str(p)
+        else:
+            state["active_model"] = str(p)
+        # Written aside and renamed: an interrupted write never leaves a truncated file.
+        tmp = _state_file(s).with_name(f".state.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, _state_file(s))
     return p
 
 
