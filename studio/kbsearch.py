@@ -107,7 +107,7 @@ class SearchMixin:
 
     def points(self, base: str | None = None) -> int:
         b = self.base(base)
-        with self._lock:
+        with self._db():
             self._open()
             if not self._client.collection_exists(b.collection):
                 return 0
@@ -137,7 +137,7 @@ class SearchMixin:
     def documents(self, base: str | None = None) -> list[tuple[str, int]]:
         """(file name, chunk count) for every document in a knowledge base."""
         b = self.base(base)
-        with self._lock:
+        with self._db():
             self._open()
             if not self._client.collection_exists(b.collection):
                 return []
@@ -155,7 +155,7 @@ class SearchMixin:
 
         b = self.base(base)
         tok = self._embedder(b.embed_model)[1]
-        with self._lock:
+        with self._db():
             self._open()
             if not self._client.collection_exists(b.collection):
                 return []
@@ -165,8 +165,10 @@ class SearchMixin:
                 pl = p.payload or {}
                 node = json.loads(pl.get("_node_content", "{}"))
                 text = node.get("text", "")
+                with self.model_lock((b.embed_model, "query")):
+                    n_tok = len(tok.encode(text, add_special_tokens=False))
                 out.append({"chunk": int(pl.get("chunk", 0)), "page": str(pl.get("page", "")),
-                            "text": text, "tokens": len(tok.encode(text, add_special_tokens=False)),
+                            "text": text, "tokens": n_tok,
                             "id": str(p.id),
                             "metadata": {k: v for k, v in pl.items() if not k.startswith("_")}})
         return sorted(out, key=lambda c: c["chunk"])
@@ -184,11 +186,12 @@ class SearchMixin:
         b, want, q = self.base(base), int(top_k or self.s.top_k), query.strip()
         rr = self._reranker(b.rerank_model) if rerank and b.rerank_model else None
         k = max(want, self.s.rerank_candidates) if rr else want
-        with self._lock:
-            store = self._store(b)
+        # The query is embedded before the store's lock is taken: only the store call holds it.
+        vec = None if mode == "sparse" else self.embed_query(b.embed_model, q)
+        store = self._store(b)
+        with self._db():
             if not self._client.collection_exists(b.collection):
                 return []
-            vec = None if mode == "sparse" else self._embedder(b.embed_model)[0].get_query_embedding(q)
             if mode == "dense":
                 req = VectorStoreQuery(query_embedding=vec, similarity_top_k=k)
             elif mode == "sparse":
@@ -214,7 +217,7 @@ class SearchMixin:
             return list(hits.values())[:want]
         from llama_index.core.schema import NodeWithScore
 
-        with self._lock:  # one model, shared by every caller
+        with self.model_lock(("rerank", b.rerank_model)):  # one model, shared by every caller
             ranked = rr.postprocess_nodes([NodeWithScore(node=n, score=s) for n, s in pairs], query_str=q)
         out = []
         for nws in ranked[:want]:

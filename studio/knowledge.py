@@ -7,6 +7,7 @@ and everything, ingestion included, goes through it (ingestion runs in a backgro
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -49,13 +50,21 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
     def __init__(self, s: config.Settings):
         self.s = s
         self.root = s.path("knowledge")
-        self._lock = threading.RLock()
+        # Qdrant's local mode is one in-process store that is not safe for threads: each call
+        # into it (a search, a batch of 64 chunks written) takes this lock for milliseconds.
+        # Embedding, the slow part of an ingestion, never holds it. A Qdrant server needs none.
+        self._db_lock = threading.RLock()
         self._registry_lock = threading.RLock()
+        self._locks: dict = {}  # one per model (kbmodels.ModelsMixin.model_lock)
+        self._locks_guard = threading.Lock()
         self._client = None
         self._stores: dict[str, object] = {}
         self._embedders: dict[str, tuple] = {}
         self._rerankers: dict[str, object] = {}
         self.tasks: dict[str, dict] = {}
+
+    def _db(self):
+        return contextlib.nullcontext() if self.s.qdrant_url else self._db_lock
 
     # --- knowledge bases ---------------------------------------------------------------------
     def _registry(self) -> Path:
@@ -101,21 +110,24 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
         name = (name or "").strip()
         if not _NAME.match(name):
             raise KnowledgeError("A knowledge base name is 1-40 letters, digits, spaces, '-' or '_'.")
-        with self._lock:
+        if splitter not in SPLITTERS:
+            raise KnowledgeError(f"Splitter must be one of {', '.join(SPLITTERS)}.")
+        b = Base(name, f"kb_{int(time.time() * 1000):x}", self._model_name(embed_model) or self.s.embed_model,
+                 int(chunk_tokens or self.s.chunk_tokens), int(self.s.chunk_overlap if chunk_overlap is None
+                                                              else chunk_overlap), splitter, time.time())
+        if not 16 <= b.chunk_tokens <= 8192 or not 0 <= b.chunk_overlap < b.chunk_tokens:
+            raise KnowledgeError("Chunk size must be 16-8192 tokens and the overlap smaller than it.")
+        if any(x.name == name for x in self.bases()):  # before a download, not only after it
+            raise KnowledgeError(f"A knowledge base named {name!r} already exists.")
+        # Loading the model (from the hub, perhaps minutes) holds no lock anyone else needs.
+        limit = self._embedder(b.embed_model)[2]
+        if b.chunk_tokens > limit:
+            raise KnowledgeError(f"{b.embed_model} reads at most {limit} tokens; a {b.chunk_tokens}-token "
+                                 f"chunk would be cut off. Use a chunk size of {limit} or less.")
+        with self._registry_lock:
             all_ = self.bases()
-            if any(b.name == name for b in all_):
+            if any(x.name == name for x in all_):
                 raise KnowledgeError(f"A knowledge base named {name!r} already exists.")
-            if splitter not in SPLITTERS:
-                raise KnowledgeError(f"Splitter must be one of {', '.join(SPLITTERS)}.")
-            b = Base(name, f"kb_{int(time.time() * 1000):x}", self._model_name(embed_model) or self.s.embed_model,
-                     int(chunk_tokens or self.s.chunk_tokens), int(self.s.chunk_overlap if chunk_overlap is None
-                                                                  else chunk_overlap), splitter, time.time())
-            if not 16 <= b.chunk_tokens <= 8192 or not 0 <= b.chunk_overlap < b.chunk_tokens:
-                raise KnowledgeError("Chunk size must be 16-8192 tokens and the overlap smaller than it.")
-            limit = self._embedder(b.embed_model)[2]
-            if b.chunk_tokens > limit:
-                raise KnowledgeError(f"{b.embed_model} reads at most {limit} tokens; a {b.chunk_tokens}-token "
-                                     f"chunk would be cut off. Use a chunk size of {limit} or less.")
             self._save([*all_, b])
         return b
 
@@ -123,7 +135,7 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
         new = (new or "").strip()
         if not _NAME.match(new):
             raise KnowledgeError("A knowledge base name is 1-40 letters, digits, spaces, '-' or '_'.")
-        with self._lock:
+        with self._registry_lock:
             all_ = self.bases()
             target = self.base(old)
             if any(b.name == new for b in all_):
@@ -138,13 +150,13 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
         model, target = self._model_name(model), self.base(name)
         if model:
             self._reranker(model)
-        with self._lock:
+        with self._registry_lock:
             self._save([dataclasses.replace(b, rerank_model=model) if b.name == target.name else b
                         for b in self.bases()])
         return self.base(target.name)
 
     def delete_base(self, name: str) -> None:
-        with self._lock:
+        with self._registry_lock, self._db():
             all_ = self.bases()
             if len(all_) == 1:
                 raise KnowledgeError("This is the only knowledge base; create another before deleting it.")
@@ -192,6 +204,10 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
                 "so several processes can share it.") from e
 
     def _store(self, b: Base):
+        with self._db():
+            return self._store_locked(b)
+
+    def _store_locked(self, b: Base):
         self._open()
         if b.collection not in self._stores:
             from llama_index.vector_stores.qdrant import QdrantVectorStore
@@ -209,10 +225,10 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
     def _splitter(self, b: Base):
         from llama_index.core.node_parser import SentenceSplitter, TokenTextSplitter
 
-        tok = self._embedder(b.embed_model)[1]
+        tok = self._embedder(b.embed_model, "ingest")[1]
         # Chunks are measured with the embedding model's own tokenizer, 2 tokens kept for its
         # [CLS]/[SEP], so nothing past the model's limit is silently dropped.
-        size = min(b.chunk_tokens, self._embedder(b.embed_model)[2] - 2)
+        size = min(b.chunk_tokens, self._embedder(b.embed_model, "ingest")[2] - 2)
 
         def count(text):
             return tok.encode(text, add_special_tokens=False, verbose=False)
@@ -238,34 +254,43 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
             rep.error = f"{name}: {e}"
             return rep
         rep.warning = kbsearch.language_warning(docs, b.embed_model, self._embedder(b.embed_model)[3])
-        emb = self._embedder(b.embed_model)[0]
-        with self._lock:
+        emb = self._embedder(b.embed_model, "ingest")[0]
+        mine = self.model_lock((b.embed_model, "ingest"))
+        with mine:  # the splitter counts tokens with ingestion's copy of the tokenizer
             nodes = self._splitter(b).get_nodes_from_documents(docs)
-            for i, n in enumerate(nodes, start=1):
-                n.metadata["chunk"] = i
-                n.excluded_embed_metadata_keys = ["file_name", "page", "chunk"]
-                n.excluded_llm_metadata_keys = ["file_name", "page", "chunk"]
-            store, written = self._store(b), []
-            # One writer thread BM25-encodes and stores batch k while batch k+1 is embedded
-            # (torch releases the GIL); measured in bench/kb_scale.py.
-            with ThreadPoolExecutor(1, thread_name_prefix="kb-writer") as writer:
-                try:
-                    for start in range(0, len(nodes), 64):
-                        part = nodes[start:start + 64]
-                        for n, v in zip(part, emb.get_text_embedding_batch([n.get_content() for n in part])):
-                            n.embedding = v
-                        written.append(writer.submit(store.add, part))
-                        if progress:
-                            progress(start + len(part), len(nodes))
-                    for w in written:
-                        w.result()
-                except BaseException:
-                    # the earlier version of the file stays whole; drop what this attempt wrote
-                    wait(written)
-                    self._delete_points(b, rep.name, only=[n.node_id for n in nodes])
-                    raise
-            # re-adding a changed file replaces its chunks, once the new ones are in
-            self._delete_points(b, rep.name, keep=[n.node_id for n in nodes])
+        for i, n in enumerate(nodes, start=1):
+            n.metadata["chunk"] = i
+            n.excluded_embed_metadata_keys = ["file_name", "page", "chunk"]
+            n.excluded_llm_metadata_keys = ["file_name", "page", "chunk"]
+        store, written = self._store(b), []
+
+        def add(part):
+            with self._db():
+                store.add(part)
+
+        # One writer thread BM25-encodes and stores batch k while batch k+1 is embedded
+        # (torch releases the GIL); measured in bench/kb_scale.py. Searches go on meanwhile: the
+        # file's previous chunks stay until every new one is in.
+        with ThreadPoolExecutor(1, thread_name_prefix="kb-writer") as writer:
+            try:
+                for start in range(0, len(nodes), 64):
+                    part = nodes[start:start + 64]
+                    with mine:
+                        vectors = emb.get_text_embedding_batch([n.get_content() for n in part])
+                    for n, v in zip(part, vectors):
+                        n.embedding = v
+                    written.append(writer.submit(add, part))
+                    if progress:
+                        progress(start + len(part), len(nodes))
+                for w in written:
+                    w.result()
+            except BaseException:
+                # the earlier version of the file stays whole; drop what this attempt wrote
+                wait(written)
+                self._delete_points(b, rep.name, only=[n.node_id for n in nodes])
+                raise
+        # re-adding a changed file replaces its chunks, once the new ones are in
+        self._delete_points(b, rep.name, keep=[n.node_id for n in nodes])
         dest = self.files_dir(b) / rep.name
         if path.resolve() != dest.resolve():
             shutil.copyfile(path, dest)
@@ -334,6 +359,10 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
         """Chunks of one file: all of them, all but `keep`, or just `only` (point ids)."""
         from qdrant_client import models as qm
 
+        with self._db():
+            self._delete_locked(b, name, keep, only, qm)
+
+    def _delete_locked(self, b: Base, name: str, keep, only, qm) -> None:
         self._open()
         if not self._client.collection_exists(b.collection):
             return
@@ -351,8 +380,7 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
 
     def delete(self, name: str, base: str | None = None) -> None:
         b = self.base(base)
-        with self._lock:
-            self._delete_points(b, name)
+        self._delete_points(b, name)
         (self.files_dir(b) / safe_name(name)).unlink(missing_ok=True)
 
 

@@ -218,3 +218,42 @@ def test_an_unreachable_qdrant_server_is_a_clear_error(tmp_path):
     with pytest.raises(KnowledgeError, match=f"Cannot use the Qdrant server at http://127.0.0.1:{port}.*running"):
         kb.search("anything")
     assert kb._client is None  # nothing half-open is kept; the next call tries again
+
+
+def test_searches_go_on_while_a_base_is_re_ingested_and_answer_from_its_previous_version(kb, tmp_path):
+    import threading
+    import time
+
+    big = tmp_path / "handbook.txt"
+    big.write_text("The blue kettle costs 199 yuan and ships from Hangzhou.\n\n" + "\n\n".join(
+        f"Section {i}: the staff canteen serves dish number {i} with rice on weekday {i % 5}." * 6
+        for i in range(120)))
+    kb.add_file(big)
+    before = kb.points()
+    # The same file changed: the new version ingests in the background while users search.
+    big.write_text(big.read_text().replace("199 yuan", "209 yuan"))
+    task = kb.tasks[kb.start_ingest([str(big)])]
+    seen, took, errors = [], [], []
+
+    def user():
+        while task["status"] == "running":
+            t0 = time.perf_counter()
+            try:
+                hits = kb.search("How much does the blue kettle cost?", mode="sparse")
+            except Exception as e:  # noqa: BLE001 - any error is the failure
+                errors.append(e)
+                return
+            took.append(time.perf_counter() - t0)
+            seen.append((task["status"], hits[0].text if hits else ""))
+
+    users = [threading.Thread(target=user) for _ in range(3)]
+    [u.start() for u in users]
+    [u.join() for u in users]
+    assert task["status"] == "succeeded" and not errors
+    during = [text for st, text in seen if st == "running"]
+    # Searches answered while the ingestion ran (they did not wait for it) and always found
+    # the kettle: the previous version stays whole until the new one is in.
+    assert len(during) >= 5 and all("kettle costs" in t for t in during)
+    assert max(took) < 5, took
+    assert "209 yuan" in kb.search("How much does the blue kettle cost?", mode="sparse")[0].text
+    assert kb.points() == before
