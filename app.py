@@ -81,10 +81,16 @@ def create_app(settings: config.Settings | None = None):
     from tabs.context import Ctx
     from tabs.i18n import I18N
 
-    store = JobStore(s.home / "jobs")
+    from studio import jobqueue
+
+    store = JobStore(s.home / "jobs", gpus=jobqueue.inventory(s.gpu_budget_gib, s.gpu))
     store.reconcile()  # re-attach jobs that outlived a previous run of the app; settle the rest
     ctx = Ctx(s=s, store=store, kb=Knowledge(s), notices=found)
     demo = build_ui(ctx)
+    # Many users at once: without this Gradio runs each event for one user at a time.
+    demo.max_threads = s.ui_threads
+    demo.queue(default_concurrency_limit=s.ui_concurrency)
+    monitor(s, store)
     api = FastAPI()
 
     @api.get("/healthz")  # declared before the mount, or the mount swallows it
@@ -101,6 +107,28 @@ def create_app(settings: config.Settings | None = None):
                               auth_dependency=signin.gradio_user if access == "signin" else None,
                               theme=gr.themes.Soft(), footer_links=["api"], css=notices.CSS)
     return api, demo, ctx
+
+
+def monitor(s: config.Settings, store) -> None:
+    """A background thread: settles jobs that ended (a server that died shows so within
+    seconds, whoever has a page open), starts queued jobs as resources free, and stops
+    deployments that never became healthy."""
+    import threading
+    import time
+    import traceback
+
+    from studio import serving
+
+    def loop():
+        while True:
+            try:
+                store.reconcile()
+                serving.watch(s, store)
+            except Exception:  # a bad moment (a disk full) must not end the monitoring
+                traceback.print_exc()
+            time.sleep(s.monitor_every)
+
+    threading.Thread(target=loop, name="studio-monitor", daemon=True).start()
 
 
 def main() -> int:

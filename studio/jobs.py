@@ -326,6 +326,14 @@ class JobStore:
         else:
             self._update(job.id, status="lost", finished=time.time(),
                          error="the process is gone and left no exit record")
+        if job.pgid:
+            # Whatever the command started and left behind (vLLM's engine processes when its
+            # front end was killed) goes with it. Linux does not reuse a pid while a group of
+            # that id exists, so this reaches only our own group.
+            try:
+                os.killpg(job.pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.schedule()  # what it held is free now
         return self.get(job.id)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from studio import servebench
-from tabs.context import Ctx
+from studio import owners, servebench
+from tabs.context import Ctx, user
 from tabs.i18n import L, msg, status
 
 
@@ -53,7 +53,7 @@ def build(ctx: Ctx) -> None:
 
     def run(p, t, request: gr.Request):
         try:
-            servebench.launch(ctx.s, ctx.store, int(p or 64), int(t or 64))
+            servebench.launch(ctx.s, ctx.store, int(p or 64), int(t or 64), user=user(request))
         except ValueError as e:
             raise gr.Error(str(e))
         return view(ctx, request)
@@ -61,6 +61,10 @@ def build(ctx: Ctx) -> None:
     def stop(request: gr.Request):
         job = _latest(ctx)
         if job is not None:
+            try:
+                owners.check_job(ctx.s, job, user(request), "cancel")
+            except owners.NotAllowed as e:
+                raise gr.Error(str(e))
             ctx.store.cancel(job.id, grace=60)  # it stops its own servers on the way out
         return view(ctx, request)
 

@@ -10,6 +10,7 @@ from studio import chat, serving
 from tabs import compare_panel, rag_plus_panel
 from tabs.context import Ctx
 from tabs.i18n import L, msg
+from tabs.jobs_view import ready_deployment
 
 EXTERNAL = "external"
 
@@ -74,9 +75,7 @@ def build(ctx: Ctx) -> dict:
                 raise gr.Error(msg(request, "m_ext_needed"))
             return url.strip().rstrip("/"), key or "", ext.strip(), False
         job_id, _, name = (choice or "").partition("|")
-        job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
-        if job is None or serving.state(ctx.store, job) != "ready":
-            raise gr.Error(msg(request, "m_deploy_first"))
+        job = ready_deployment(ctx, ctx.store.get(job_id) if job_id else serving.current(ctx.store), request)
         return serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], True
 
     def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, kb_name,
@@ -85,14 +84,18 @@ def build(ctx: Ctx) -> dict:
         hits = compare_panel.rag_hits(ctx, question, kb_name) if use_rag else []
         messages = chat.build_messages(history, question, hits, sys_prompt)
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
-        t0, first, text = time.perf_counter(), None, ""
+        t0, first, text, shown = time.perf_counter(), None, "", 0.0
         try:
             for text in chat.stream(base, name, messages, max_tokens=int(mt or 256),
                                     temperature=float(temp), top_p=float(tp), api_key=api_key,
                                     repetition_penalty=ctx.s.chat_repetition_penalty if ours else 1.0):
                 first = first or time.perf_counter() - t0
                 history[-1] = {"role": "assistant", "content": text}
-                yield history, "", ""
+                # Tokens are sent to the page at most every chat_update_every seconds: each
+                # update costs the app CPU per user, and the eye cannot tell 20 from 50 a second.
+                if time.perf_counter() - shown >= ctx.s.chat_update_every:
+                    shown = time.perf_counter()
+                    yield history, "", ""
         except chat.ChatError as e:
             # The error goes into the conversation; the question stays there to send again.
             history[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
@@ -149,9 +152,12 @@ def build(ctx: Ctx) -> dict:
     refresh.click(refresh_models, [model, ext_url], model, api_name="chat_models")
     model.change(lambda c: gr.update(visible=c == EXTERNAL), model, ext_row, api_name=False)
     ext_list.click(list_external, [ext_url, ext_key], ext_model, api_name="external_models")
-    sent = send.click(respond, [box, bot, *settings], outs, api_name="chat")
-    submitted = box.submit(respond, [box, bot, *settings], outs, api_name=False)
-    again = regen.click(regenerate, [bot, *settings], outs, api_name="regenerate")
+    sent = send.click(respond, [box, bot, *settings], outs, api_name="chat",
+                      concurrency_limit=ctx.s.chat_concurrency)
+    submitted = box.submit(respond, [box, bot, *settings], outs, api_name=False,
+                           concurrency_limit=ctx.s.chat_concurrency)
+    again = regen.click(regenerate, [bot, *settings], outs, api_name="regenerate",
+                        concurrency_limit=ctx.s.chat_concurrency)
     stop.click(None, None, None, cancels=[sent, submitted, again], api_name=False)
     clear.click(lambda: ([], "", ""), None, outs, api_name=False)
     export.click(do_export, bot, exported, api_name="export_chat")

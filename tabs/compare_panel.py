@@ -6,6 +6,7 @@ import gradio as gr
 
 from studio import chat, compare, knowledge, serving
 from tabs.context import Ctx
+from tabs.jobs_view import ready_deployment
 from tabs.i18n import L, msg
 
 LANES = 4
@@ -64,9 +65,7 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
             if not pick:
                 continue
             job_id, _, name = pick.partition("|")
-            job = ctx.store.get(job_id)
-            if job is None or serving.state(ctx.store, job) != "ready":
-                raise gr.Error(msg(request, "m_deploy_first"))
+            job = ready_deployment(ctx, ctx.store.get(job_id), request)
             hits = rag_hits(ctx, q, kb_name) if rag else []
             targets.append(compare.Target(
                 label=name, base_url=serving.base_url(job), model=name,
@@ -83,5 +82,6 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
                               f"*{lane.summary()}*"
             yield shown
 
-    go.click(run, [question, kb_pick, *pickers, *rags], outs, api_name="compare")
+    go.click(run, [question, kb_pick, *pickers, *rags], outs, api_name="compare",
+             concurrency_limit=ctx.s.chat_concurrency)
     return {"compare_refresh": (refresh, pickers, pickers)}

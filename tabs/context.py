@@ -19,3 +19,8 @@ class Ctx:
     # Components other tabs react to, by name ("active_model", "chat_model", ...); wired in app.py
     # after every tab exists.
     handles: dict = field(default_factory=dict)
+
+
+def user(request) -> str | None:
+    """Who is signed in on this request (None when the studio is open on loopback: one user)."""
+    return getattr(request, "username", None) or None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from studio import datasets, formats, preview
-from tabs.context import Ctx
+from studio import datasets, formats, owners, preview
+from tabs.context import Ctx, user
 from tabs.i18n import L, msg
 
 FORMAT_CHOICES = [("Alpaca (instruction / input / output)", "alpaca"),
@@ -126,8 +126,16 @@ def build(ctx: Ctx) -> dict:
 
     def do_save(table, f, target, request: gr.Request):
         records = _records(f, table)
+        name = (target or "").strip()
         try:
+            new = name not in datasets.list_names(ctx.s)
+            if not new:
+                owners.check_thing(ctx.s, ctx.store, "dataset", name, user(request), "overwrite")
             datasets.save(ctx.s, target, f, records)
+            if new:
+                ctx.store.set_owner("dataset", name, user(request))
+        except owners.NotAllowed as e:
+            raise gr.Error(str(e))
         except datasets.DatasetError as e:
             # Nothing was written: keep the user's edits on screen and say which rows to fix.
             return gr.update(), report(request, formats.check(f, records), len(records)) + \
@@ -178,8 +186,9 @@ def build(ctx: Ctx) -> dict:
 
     def do_restore(n, v, request: gr.Request):
         try:
+            owners.check_thing(ctx.s, ctx.store, "dataset", n, user(request), "restore a version of")
             datasets.restore(ctx.s, n, v)
-        except datasets.DatasetError as e:
+        except (datasets.DatasetError, owners.NotAllowed) as e:
             raise gr.Error(str(e))
         return do_load(n, request)
 

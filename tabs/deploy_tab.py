@@ -7,20 +7,22 @@ import time
 import gradio as gr
 import pandas as pd
 
-from studio import models, proxy, serving, telemetry, training
+from studio import models, owners, proxy, serving, telemetry, training
+from studio.jobs import JobError
 from tabs import bench_panel
-from tabs.context import Ctx
+from tabs.context import Ctx, user
+from tabs.jobs_view import queue_lines
 from tabs.i18n import L, msg, status
 
 EMPTY_T = pd.DataFrame({"seconds": [], "value": [], "series": []})
 
 
-def _adapter_choices(ctx: Ctx) -> list[str]:
-    return [a["name"] for a in training.adapters(ctx.store, base=models.active_model(ctx.s))]
+def _adapter_choices(ctx: Ctx, request=None) -> list[str]:
+    return [a["name"] for a in training.adapters(ctx.store, base=models.active_model(ctx.s, user(request)))]
 
 
 def _deployments(ctx: Ctx) -> list[tuple[str, str]]:
-    return [(j.name, j.id) for j in serving.running(ctx.store)]
+    return [(j.name, j.id) for j in serving.live(ctx.store)]
 
 
 def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
@@ -36,6 +38,9 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
     st = serving.state(ctx.store, job)
     served = ", ".join(f"`{m}`" for m in serving.served_models(job))
     text = f"**{job.name}** · " + msg(request, "m_status", status=status(request, st)) + f" · {served}"
+    text = "\n\n".join([text, *queue_lines(ctx, job, request)])
+    if st in ("failed", "lost") and job.error:
+        text += "\n\n" + msg(request, "m_error", e=job.error)
     if st == "starting":  # vLLM takes from ~40 s (CPU, eager) to a few minutes to load
         text += " · " + msg(request, "m_waiting", s=int(time.time() - (job.started or time.time())))
     if st != "ready":
@@ -111,8 +116,8 @@ def build(ctx: Ctx) -> dict:
     timer = gr.Timer(3.0)
 
     def refresh_form(request: gr.Request):
-        path = models.active_model(ctx.s)
-        choices = _adapter_choices(ctx)
+        path = models.active_model(ctx.s, user(request))
+        choices = _adapter_choices(ctx, request)
         return (msg(request, "m_active", name=path.name), gr.update(choices=choices, value=choices),
                 gr.update(choices=choices))
 
@@ -123,16 +128,27 @@ def build(ctx: Ctx) -> dict:
             api_key=bool(key), host=(hostv or "").strip() or None,
             **({"gpu_memory_share": float(memv)} if ctx.s.gpu else {"kv_cache_gib": int(memv or 0) or None}))
         try:
-            job = serving.start(ctx.s, ctx.store, adapter_names=list(names or []), opts=opts)
-        except (serving.ServeError, models.ModelError) as e:
+            warn = None if ctx.s.gpu else ctx.store.contention("serve")
+            job = serving.start(ctx.s, ctx.store, adapter_names=list(names or []), opts=opts,
+                                user=user(request))
+        except (serving.ServeError, models.ModelError, JobError) as e:
             raise gr.Error(str(e))
+        if warn:
+            gr.Warning(msg(request, "q_cpu_shared", kind="serve", **warn))
         shown = serving.api_key(job)
         return (gr.update(choices=_deployments(ctx) or [(job.name, job.id)], value=job.id),
                 gr.update(value=shown or "", visible=bool(shown)))
 
-    def do_stop(job_id):
+    def mine(job, action, request):
+        try:
+            owners.check_job(ctx.s, job, user(request), action)
+        except owners.NotAllowed as e:
+            raise gr.Error(str(e))
+
+    def do_stop(job_id, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is not None:
+            mine(job, "stop", request)
             serving.stop(ctx.store, job.id)
         left = _deployments(ctx)
         return gr.update(choices=left, value=left[0][1] if left else None)
@@ -141,9 +157,10 @@ def build(ctx: Ctx) -> dict:
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is None:
             raise gr.Error(msg(request, "m_no_server"))
+        mine(job, "restart", request)
         try:
             new = serving.restart(ctx.s, ctx.store, job.id)
-        except (serving.ServeError, models.ModelError) as e:
+        except (serving.ServeError, models.ModelError, JobError) as e:
             raise gr.Error(str(e))
         return gr.update(choices=_deployments(ctx) or [(new.name, new.id)], value=new.id)
 
@@ -151,6 +168,7 @@ def build(ctx: Ctx) -> dict:
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is None:
             raise gr.Error(msg(request, "m_no_server"))
+        mine(job, "change the adapters of", request)
         try:
             (serving.load_adapter if loading else serving.unload_adapter)(ctx.store, job, name or "")
         except serving.ServeError as e:

@@ -189,6 +189,19 @@ TEXT = {
     "m_pick_targets": ("Pick at least one model to answer.", "请至少选择一个回答的模型。"),
     "m_deploy_first": ("Deploy a model first (tab 4).", "请先在第 4 个标签页部署模型。"),
     "m_error": ("Error: {e}", "错误：{e}"),
+    # the job queue and owners
+    "m_owner": ("Started by **{who}**", "发起人：**{who}**"),
+    "m_queued": ("⏳ Queued, number {n} in line: {why}", "⏳ 排队中，第 {n} 位：{why}"),
+    "q_starting": ("starting now", "即将开始"),
+    "q_behind": ("behind {name}, which came first", "排在先来的 {name} 之后"),
+    "q_gpu": ("waiting for GPU {gpu}: {holders} of {size} GiB; it needs {need} GiB and {free} GiB are free",
+              "等待 GPU {gpu}：{holders}（共 {size} GiB）；它需要 {need} GiB，目前空闲 {free} GiB"),
+    "q_cpu_shared": ("{names} already runs on this machine's {cores} CPU cores: a {kind} job beside it makes "
+                     "both slower, often several times. Stop it first, or expect that.",
+                     "{names} 已在本机的 {cores} 个 CPU 核心上运行：再启动一个 {kind} 任务会让两者都变慢"
+                     "（常常慢好几倍）。请先停止它，或做好变慢的准备。"),
+    "m_serve_gone": ("The deployment {name} ({id}) is no longer running ({status}){why}. Deploy it again on tab 4.",
+                     "部署 {name}（{id}）已不在运行（{status}）{why}。请在第 4 个标签页重新部署。"),
     # knowledge bases
     "k_base": ("Knowledge base", "知识库"),
     "k_manage": ("New, rename or delete a knowledge base", "新建、重命名或删除知识库"),

@@ -7,9 +7,9 @@ import time
 import gradio as gr
 import pandas as pd
 
-from studio import knowledge
+from studio import knowledge, owners
 from tabs import kbeval_panel
-from tabs.context import Ctx
+from tabs.context import Ctx, user
 from tabs.i18n import L, msg
 
 HIT_COLS = ["score", "dense", "BM25", "file", "chunk", "text"]
@@ -95,31 +95,45 @@ def build(ctx: Ctx) -> dict:
     def bases_update(value):
         return gr.update(choices=_names(ctx), value=value)
 
+    def mine(name, action, request):
+        try:
+            owners.check_thing(ctx.s, ctx.store, "kb", name, user(request), action)
+        except owners.NotAllowed as e:
+            raise gr.Error(str(e))
+
     def do_create(name, model, sz, ov, sp, request: gr.Request):
         try:
             b = ctx.kb.create_base(name, model, int(sz or 0) or None, None if ov is None else int(ov), sp)
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
+        ctx.store.set_owner("kb", b.name, user(request))
         return bases_update(b.name)
 
-    def do_rename(old, new):
+    def do_rename(old, new, request: gr.Request):
+        mine(old, "rename", request)
         try:
-            return bases_update(ctx.kb.rename_base(old, new).name)
+            renamed = ctx.kb.rename_base(old, new).name
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
+        ctx.store.set_owner("kb", renamed, ctx.store.owner("kb", old))
+        ctx.store.forget_owner("kb", old)
+        return bases_update(renamed)
 
     def do_set_rerank(name, model, request: gr.Request):
+        mine(name, "change the reranker of", request)
         try:
             ctx.kb.set_reranker(name, model)
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
         return facts(ctx, name, request)
 
-    def do_drop(name):
+    def do_drop(name, request: gr.Request):
+        mine(name, "delete", request)
         try:
             ctx.kb.delete_base(name)
         except knowledge.KnowledgeError as e:
             raise gr.Error(str(e))
+        ctx.store.forget_owner("kb", name)
         return bases_update(_names(ctx)[0])
 
     def do_ingest(name, paths, dir_paths, request: gr.Request, bar=gr.Progress()):
@@ -127,6 +141,7 @@ def build(ctx: Ctx) -> dict:
         paths = list(paths or []) + list(dir_paths or [])
         if not paths:
             raise gr.Error(msg(request, "m_no_files"))
+        mine(name, "add documents to", request)
         try:
             t = ctx.kb.tasks[ctx.kb.start_ingest(paths, name)]
         except knowledge.KnowledgeError as e:
@@ -148,6 +163,7 @@ def build(ctx: Ctx) -> dict:
     def do_delete(name, d, request: gr.Request):
         if not d:
             raise gr.Error(msg(request, "m_pick_doc"))
+        mine(name, "delete documents from", request)
         try:
             ctx.kb.delete(d, name)
         except knowledge.KnowledgeError as e:
@@ -187,6 +203,7 @@ def build(ctx: Ctx) -> dict:
                  api_name="ingest")
     delete.click(do_delete, [base, doc], [report, docs, doc], api_name="delete_document")
     show.click(do_chunks, [base, doc], chunks, api_name="chunks")
-    search.click(do_search, [base, query, mode], hits, api_name="search")
+    search.click(do_search, [base, query, mode], hits, api_name="search",
+                 concurrency_limit=ctx.s.chat_concurrency)
     query.submit(do_search, [base, query, mode], hits, api_name=False)
     return {"kb_documents": docs, "kb_base": base}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import estimate, models
-from tabs.context import Ctx
+from tabs.context import Ctx, user
 from tabs.i18n import L, msg, zh
 
 # (key in facts, English label, Chinese label, English why, Chinese why)
@@ -57,7 +57,7 @@ def facts_markdown(f: dict, header: str, request: gr.Request | None = None) -> s
 
 
 def active_facts(ctx: Ctx, request: gr.Request | None = None) -> str:
-    path = models.active_model(ctx.s)
+    path = models.active_model(ctx.s, user(request))
     try:
         f = models.facts(path)
     except models.ModelError as e:
@@ -119,10 +119,10 @@ def build(ctx: Ctx) -> dict:
 
     def activate(path, request: gr.Request):
         try:
-            models.set_active(ctx.s, path)
+            models.set_active(ctx.s, path, user(request))  # this user's choice, not everyone's
         except models.ModelError as e:
             raise gr.Error(str(e))
-        return gr.update(choices=_choices(ctx), value=str(models.active_model(ctx.s))), \
+        return gr.update(choices=_choices(ctx), value=str(models.active_model(ctx.s, user(request)))), \
             active_facts(ctx, request)
 
     def catalog_facts(repo_id, request: gr.Request):
@@ -141,12 +141,13 @@ def build(ctx: Ctx) -> dict:
             path = models.download(ctx.s, (repo_id or "").strip())
         except models.ModelError as e:
             return gr.update(), msg(request, "m_error", e=e)
+        ctx.store.set_owner("model", path.name, user(request))
         return gr.update(choices=_choices(ctx), value=str(path)), f"`{path}`"
 
     def do_estimate(target, repo_id, m, r, t, b, sq, ck, g, request: gr.Request):
         try:
             cfg = (models.catalog_config(repo_id) if target == "catalog"
-                   else models.read_config(models.active_model(ctx.s)))
+                   else models.read_config(models.active_model(ctx.s, user(request))))
             return estimate_markdown(cfg, m, r or 1, t, b or 1, sq or 16, ck, g, request)
         except (models.ModelError, ValueError, KeyError) as e:
             raise gr.Error(str(e))
@@ -154,7 +155,11 @@ def build(ctx: Ctx) -> dict:
     def show_facts(request: gr.Request):
         return active_facts(ctx, request)
 
+    def show_mine(request: gr.Request):
+        return gr.update(choices=_choices(ctx), value=str(models.active_model(ctx.s, user(request))))
+
     ctx.demo.load(show_facts, None, facts)
+    ctx.demo.load(show_mine, None, local)
     use.click(activate, local, [local, facts], api_name="use_model")
     use_folder.click(activate, folder, [local, facts], api_name="use_model_folder")
     inspect.click(catalog_facts, catalog, facts, api_name="catalog_facts")

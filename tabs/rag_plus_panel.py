@@ -76,7 +76,9 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
         facts = "\n".join(f"- {p}" for p in a.paths) or "-"
         return f"🕸️ **{msg(request, 'rp_paths')}**\n{facts}\n\n**{msg(request, 'rp_answer')}**: {a.answer}"
 
-    agent_btn.click(do_agent, [question, model, kb_pick], steps, api_name="agentic_rag")
+    agent_btn.click(do_agent, [question, model, kb_pick], steps, api_name="agentic_rag",
+                    concurrency_limit=ctx.s.chat_concurrency)
     build_btn.click(do_build, [model, kb_pick], [graph, steps], api_name="build_graph")
     show_btn.click(do_show, kb_pick, graph, api_name="show_graph")
-    graph_btn.click(do_graph, [question, model, kb_pick], steps, api_name="graph_rag")
+    graph_btn.click(do_graph, [question, model, kb_pick], steps, api_name="graph_rag",
+                    concurrency_limit=ctx.s.chat_concurrency)

@@ -2,12 +2,16 @@
 cancel, resume from a checkpoint, merge, and a plain-words post-mortem when a run fails."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 import pandas as pd
 import yaml
 
-from studio import datasets, estimate, export, hub, postmortem, trainform, training
-from tabs.context import Ctx
+from studio import datasets, estimate, export, hub, models, owners, postmortem, trainform, training
+from studio.jobs import JobError
+from tabs.context import Ctx, user
+from tabs.jobs_view import queue_lines
 from tabs.i18n import L, msg, status
 
 EMPTY_LOSS = pd.DataFrame({"step": [], "loss": [], "series": []})
@@ -41,6 +45,7 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None,
                 elapsed=p["elapsed"] or "-", remaining=p["remaining"] or "-")]
     if p["throughput"]:
         text.append(msg(request, "m_throughput", tps=p["throughput"]))
+    text += queue_lines(ctx, job, request)
     if job.spec.get("resumed_from"):
         text.append(msg(request, "m_resumed", ckpt=job.spec["resumed_from"].rsplit("/", 1)[-1]))
     bar = (f'<progress max="100" value="{p["percent"]:.1f}" style="width:100%"></progress>'
@@ -175,17 +180,28 @@ def build(ctx: Ctx) -> dict:
                    accum, sched, warm, drop, val, ckpt_on, q4, ds_stage, method]
     probe_job = gr.State(None)
 
+    def mine(request, *form) -> training.LoraForm:
+        """The form on this user's active model (each user has their own)."""
+        return replace(_form(*form), model=str(models.active_model(ctx.s, user(request))))
+
+    def shared_cores(request, kind: str) -> str:
+        found = ctx.store.contention(kind)
+        return msg(request, "q_cpu_shared", kind=kind, **found) if found else ""
+
     # Gradio finds gr.Request by annotation; with *form it must come first.
     def do_start(request: gr.Request, *form):
         try:
-            job = training.start(ctx.s, ctx.store, _form(*form))
-        except (training.TrainError, ValueError) as e:
+            warn = shared_cores(request, "train")
+            job = training.start(ctx.s, ctx.store, mine(request, *form), user=user(request))
+        except (training.TrainError, ValueError, JobError) as e:
             raise gr.Error(str(e))
         gr.Info(msg(request, "m_train_started", name=job.name))
+        if warn:
+            gr.Warning(warn)
         return gr.update(choices=_runs(ctx), value=job.id)
 
-    def do_preview(*form):
-        form = _form(*form)
+    def do_preview(request: gr.Request, *form):
+        form = mine(request, *form)
         try:
             cfg = training.build_yaml(ctx.s, form, ctx.s.home / "jobs" / "<run>" / "output")
         except (training.TrainError, ValueError) as e:
@@ -194,20 +210,23 @@ def build(ctx: Ctx) -> dict:
                 + f"\n# {' '.join(training.command(ctx.s, ctx.s.home / 'jobs/<run>/train.yaml'))}\n")
 
     def do_plan(request: gr.Request, *form):
-        """Memory for exactly this form, and steps; with a probe, time too."""
-        form = _form(*form)
+        """Memory for exactly this form, and steps; with a probe, time too; and what it would
+        share the machine with."""
+        form = mine(request, *form)
         try:
             est = training.memory_estimate(ctx.s, form)
             steps_ = training.total_steps(ctx.s, form)
         except (training.TrainError, ValueError, KeyError) as e:
             raise gr.Error(str(e))
-        return msg(request, "m_plan", mem=f"{est['total'] / estimate.GIB:.2f} GiB",
+        text = msg(request, "m_plan", mem=f"{est['total'] / estimate.GIB:.2f} GiB",
                    peft=estimate.peft_line(est), steps=steps_)
+        warn = shared_cores(request, "train")
+        return text + (f"\n\n⚠️ {warn}" if warn else "")
 
     def do_probe(request: gr.Request, *form):
         try:
-            job = training.probe(ctx.s, ctx.store, _form(*form))
-        except (training.TrainError, ValueError) as e:
+            job = training.probe(ctx.s, ctx.store, mine(request, *form), user=user(request))
+        except (training.TrainError, ValueError, JobError) as e:
             raise gr.Error(str(e))
         return job.id, do_plan(request, *form) + "\n\n" + msg(request, "m_probing")
 
@@ -218,30 +237,35 @@ def build(ctx: Ctx) -> dict:
         job = ctx.store.refresh(job)
         if job.status in ("queued", "running"):
             return gr.update()
-        r = training.probe_result(ctx.s, job, _form(*form))
+        r = training.probe_result(ctx.s, job, mine(request, *form))
         if r is None:
             return msg(request, "m_probe_failed", status=job.status)
         return do_plan(request, *form) + "\n\n" + msg(
             request, "m_probe", sps=r["seconds_per_step"], steps=r["steps"],
             minutes=r["total_seconds"] / 60)
 
-    def do_cancel(job_id):
-        if job_id:
+    def do_cancel(job_id, request: gr.Request):
+        job = ctx.store.get(job_id) if job_id else None
+        if job is not None:
+            try:
+                owners.check_job(ctx.s, job, user(request), "cancel")
+            except owners.NotAllowed as e:
+                raise gr.Error(str(e))
             training.cancel(ctx.store, job_id)
         return gr.update(choices=_runs(ctx), value=job_id)
 
     def do_resume(job_id, checkpoint, request: gr.Request):
         try:
-            job = training.resume(ctx.s, ctx.store, job_id, checkpoint)
-        except training.TrainError as e:
+            job = training.resume(ctx.s, ctx.store, job_id, checkpoint, user=user(request))
+        except (training.TrainError, JobError) as e:
             raise gr.Error(str(e))
         gr.Info(msg(request, "m_train_started", name=job.name))
         return gr.update(choices=_runs(ctx), value=job.id)
 
     def do_merge(job_id, request: gr.Request):
         try:
-            job = export.merge(ctx.s, ctx.store, job_id)
-        except export.ExportError as e:
+            job = export.merge(ctx.s, ctx.store, job_id, user=user(request))
+        except (export.ExportError, JobError) as e:
             raise gr.Error(str(e))
         return msg(request, "m_merging", path=job.spec["export_dir"])
 
@@ -251,15 +275,17 @@ def build(ctx: Ctx) -> dict:
             raise gr.Error(msg(request, "m_no_run"))
         folder = training.adapter_dir(job) if kind == "adapter" else export.merged_dir(ctx.s, job)
         try:
+            owners.check_job(ctx.s, job, user(request), "publish")
             url = hub.push(ctx.s, folder or job.folder, repo_id, bool(priv), token=tok or None)
-        except hub.HubError as e:
+        except (hub.HubError, owners.NotAllowed) as e:
             raise gr.Error(str(e))
         return msg(request, "m_published", url=url)
 
     def do_compare(job_id, text, request: gr.Request):
         try:
-            job = export.compare(ctx.s, ctx.store, job_id or "", (text or "").splitlines())
-        except export.ExportError as e:
+            job = export.compare(ctx.s, ctx.store, job_id or "", (text or "").splitlines(),
+                                 user=user(request))
+        except (export.ExportError, JobError) as e:
             raise gr.Error(str(e))
         gr.Info(msg(request, "m_comparing"))
         return job.id

@@ -1,9 +1,12 @@
 """The whole journey through each tab's main action, driven with gradio_client against the real
 app, including an app crash and restart while a training job runs."""
+import subprocess
+
 import pytest
 from gradio_client import Client, handle_file
 
 from studio import config
+from studio.jobs import JobStore
 
 from tests.conftest import wait_for
 
@@ -151,6 +154,15 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert f"**{adapter}** + RAG" in lanes[1] and "qinghe_policies.md (chunk" in lanes[1]
     assert lanes[2] == lanes[3] == ""
 
+    # Two users at once: their answers stream side by side, not one after the other.
+    other = client(studio)
+    both = [x.submit("Write a long story about a kettle.", [], f"{deployment}|SmolLM2-135M-Instruct", False,
+                     "", 0.7, 1.0, 200, "", "", "", "default", api_name="/chat") for x in (c, other)]
+    wait_for(lambda: all(j.outputs() for j in both), timeout=120, every=0.05,
+             what="both answers to start streaming")
+    assert not any(j.done() for j in both), "one answer waited for the other"
+    assert all(text(j.result()[0][-1]["content"]) for j in both)
+
     # Agentic RAG and GraphRAG through the Chat tab's panel: steps shown, a graph built and walked.
     steps = c.predict("How many days do I have to return a product?", f"{deployment}|{adapter}", "default",
                       api_name="/agentic_rag")
@@ -171,5 +183,13 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert text(history[0]["content"]) == "Hello"  # nothing typed is lost
     with pytest.raises(Exception, match="check the URL"):
         c.predict("http://127.0.0.1:9/v1", "", api_name="/external_models")
+    # The server dies (as the out-of-memory killer would take it): within seconds the studio
+    # shows it failed, and the chat names the deployment that went away.
+    server = JobStore(studio.home / "jobs").get(deployment)
+    subprocess.run(["pkill", "-9", "-P", str(server.pid)], check=True)
+    wait_for(lambda: "failed" in c.predict(deployment, api_name="/deploy_status")[0], timeout=30, every=1,
+             what="the dead server to show as failed")
+    with pytest.raises(Exception, match=f"The deployment {server.name} \\({deployment}\\) is no longer running"):
+        ask("Hello", f"{deployment}|{adapter}")
     assert value(c.predict(deployment, api_name="/stop_deploy")) is None
-    assert "No deployment" in c.predict(None, api_name="/deploy_status")[0]
+    assert "exit code -9" in c.predict(None, api_name="/deploy_status")[0]  # the last one, and why

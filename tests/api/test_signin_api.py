@@ -125,3 +125,38 @@ def test_the_proxy_and_health_stay_reachable_without_a_session(open_studio):
     assert httpx.get(open_studio.url + "healthz").json() == {"ok": True}
     r = httpx.get(open_studio.url + "v1/models")
     assert r.status_code in (200, 401) and "Not signed in" not in r.text
+
+
+
+def test_signed_in_users_change_only_what_is_theirs(open_studio):
+    from gradio_client import Client
+
+    env = {**os.environ, "STUDIO_HOME": str(open_studio.home)}
+    for name in ("dave", "erin"):
+        subprocess.run([sys.executable, "-m", "studio.core.auth", "add", name, "--password-stdin"],
+                       cwd=REPO, env=env, input=f"{name}s-password\n", text=True, check=True,
+                       capture_output=True)
+
+    def as_user(name, password=None):
+        return Client(open_studio.url, auth=(name, password or f"{name}s-password"), verbose=False,
+                      analytics_enabled=False)
+
+    alice, dave, erin = as_user("alice", PASSWORD), as_user("dave"), as_user("erin")  # alice: the admin
+    alice.predict("alices", "", 200, 20, "sentence", api_name="/create_base")
+    with pytest.raises(Exception, match="Only its owner or an admin can delete the knowledge base alices: "
+                                        "it belongs to alice \\(who made it\\), and you are signed in as dave"):
+        dave.predict("alices", api_name="/delete_base")
+    with pytest.raises(Exception, match="can rename the knowledge base alices"):
+        dave.predict("alices", "mine-now", api_name="/rename_base")
+    dave.predict("daves", "", 200, 20, "sentence", api_name="/create_base")
+    dave.predict("daves", "daves-notes", api_name="/rename_base")  # his own: allowed
+    with pytest.raises(Exception, match="it belongs to dave"):  # the owner moved with the name
+        erin.predict("daves-notes", api_name="/delete_base")
+    alice.predict("daves-notes", api_name="/delete_base")  # an admin may
+    # The sample dataset came with the studio: a user may not overwrite it, but may save their own.
+    table = dave.predict("support_sample", api_name="/load_dataset")[0]
+    with pytest.raises(Exception, match="overwrite the dataset support_sample: it belongs to the setup"):
+        dave.predict(table, "alpaca", "support_sample", api_name="/save_dataset")
+    assert "Saved" in dave.predict(table, "alpaca", "daves-data", api_name="/save_dataset")[1]
+    with pytest.raises(Exception, match="overwrite the dataset daves-data: it belongs to dave"):
+        erin.predict(table, "alpaca", "daves-data", api_name="/save_dataset")
