@@ -85,7 +85,11 @@ class App:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:  # uvicorn waits for the clients' open streams
+            self.proc.kill()
+            self.proc.wait(30)
         store = JobStore(self.home / "jobs")
         for job in store.list(status=("queued", "running")):
             store.cancel(job.id, grace=20)

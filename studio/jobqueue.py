@@ -103,11 +103,11 @@ def plan(queued: list, running: list, gpus: list[int]) -> list[Decision]:
 
 def _waits(job, mem: int, gpus: list[int], free: list[int], on: list) -> Decision:
     i = max(range(len(gpus)), key=lambda k: free[k])
-    holders = ", ".join(f"{j.name} holds {gib(b)}" for j, b in on[i]) or "nothing of the studio's"
+    holders = ", ".join(f"{j.name} ({gib(b)} GiB)" for j, b in on[i]) or "-"
     values = {"gpu": i, "holders": holders, "size": gib(gpus[i]), "need": gib(mem),
               "free": gib(max(free[i], 0))}
-    return Decision(job, None, "waiting for GPU {gpu}: {holders} of {size} GiB; it needs {need} GiB "
-                    "and {free} GiB are free".format(**values), ("q_gpu", values))
+    return Decision(job, None, "waiting for GPU {gpu}: in use by {holders} of {size} GiB; it needs "
+                    "{need} GiB and {free} GiB are free".format(**values), ("q_gpu", values))
 
 
 def contention(kind: str, running: list, cores: int | None = None) -> dict | None:

@@ -191,11 +191,11 @@ TEXT = {
     "m_error": ("Error: {e}", "错误：{e}"),
     # the job queue and owners
     "m_owner": ("Started by **{who}**", "发起人：**{who}**"),
-    "m_queued": ("⏳ Queued, number {n} in line: {why}", "⏳ 排队中，第 {n} 位：{why}"),
+    "m_queued": ("Queued, number {n} in line: {why}", "排队中，第 {n} 位：{why}"),
     "q_starting": ("starting now", "即将开始"),
     "q_behind": ("behind {name}, which came first", "排在先来的 {name} 之后"),
-    "q_gpu": ("waiting for GPU {gpu}: {holders} of {size} GiB; it needs {need} GiB and {free} GiB are free",
-              "等待 GPU {gpu}：{holders}（共 {size} GiB）；它需要 {need} GiB，目前空闲 {free} GiB"),
+    "q_gpu": ("waiting for GPU {gpu}: in use by {holders} of {size} GiB; it needs {need} GiB and {free} GiB are free",
+              "等待 GPU {gpu}：已被 {holders} 占用，共 {size} GiB；它需要 {need} GiB，目前空闲 {free} GiB"),
     "q_cpu_shared": ("{names} already runs on this machine's {cores} CPU cores: a {kind} job beside it makes "
                      "both slower, often several times. Stop it first, or expect that.",
                      "{names} 已在本机的 {cores} 个 CPU 核心上运行：再启动一个 {kind} 任务会让两者都变慢"

@@ -46,9 +46,9 @@ def test_jobs_start_in_order_as_gpu_memory_frees(store, tmp_path):
     # The waiting job says what holds the GPU; the one behind it waits its turn although it
     # would fit (a large job is not starved by small ones).
     n, d = store.position(second)
-    assert n == 1 and d.reason == ("waiting for GPU 0: lora-a holds 18 of 24 GiB; it needs 10 GiB "
-                                   "and 6 GiB are free")
-    assert d.why[0] == "q_gpu" and d.why[1]["holders"] == "lora-a holds 18"
+    assert n == 1 and d.reason == ("waiting for GPU 0: in use by lora-a (18 GiB) of 24 GiB; it needs "
+                                   "10 GiB and 6 GiB are free")
+    assert d.why[0] == "q_gpu" and d.why[1]["holders"] == "lora-a (18 GiB)"
     n, d = store.position(small)
     assert n == 2 and d.reason == "behind lora-b, which came first"
     store.cancel(big.id, grace=5)
