@@ -11,7 +11,7 @@ from studio import models, owners, proxy, serving, telemetry, training
 from studio.jobs import JobError
 from tabs import bench_panel
 from tabs.context import Ctx, user
-from tabs.jobs_view import queue_lines
+from tabs.jobs_view import error_md, queue_lines
 from tabs.i18n import L, msg, status
 
 EMPTY_T = pd.DataFrame({"seconds": [], "value": [], "series": []})
@@ -32,15 +32,15 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
         last = ctx.store.list(kind="serve")
         if last and last[0].status in ("failed", "lost"):
             j = last[0]
-            return (msg(request, "m_status", status=status(request, j.status)) + " · "
-                    + msg(request, "m_error", e=j.error), "", "", j.log_tail(6000), EMPTY_T, EMPTY_T, "")
+            return (msg(request, "m_status", status=status(request, j.status)) + "\n\n"
+                    + error_md(request, j.error), "", "", j.log_tail(6000), EMPTY_T, EMPTY_T, "")
         return msg(request, "m_no_server"), "", "", "", EMPTY_T, EMPTY_T, ""
     st = serving.state(ctx.store, job)
     served = ", ".join(f"`{m}`" for m in serving.served_models(job))
     text = f"**{job.name}** · " + msg(request, "m_status", status=status(request, st)) + f" · {served}"
     text = "\n\n".join([text, *queue_lines(ctx, job, request)])
     if st in ("failed", "lost") and job.error:
-        text += "\n\n" + msg(request, "m_error", e=job.error)
+        text += "\n\n" + error_md(request, job.error)
     if st == "starting":  # vLLM takes from ~40 s (CPU, eager) to a few minutes to load
         text += " · " + msg(request, "m_waiting", s=int(time.time() - (job.started or time.time())))
     if st != "ready":

@@ -29,3 +29,9 @@ def ready_deployment(ctx: Ctx, job, request):
     if st != "ready":
         raise gr.Error(msg(request, "m_deploy_first"))
     return job
+
+
+def error_md(request, error: str) -> str:
+    """A job's error: its first line as a sentence, the rest (a log's last lines) as a block."""
+    first, _, rest = (error or "").partition("\n")
+    return msg(request, "m_error", e=first) + (f"\n\n```\n{rest.strip()}\n```" if rest.strip() else "")
