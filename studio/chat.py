@@ -5,8 +5,10 @@ is followed by the list of those sources (file and chunk) so the user can check 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
+import threading
 from collections.abc import Iterator
 
 from studio.knowledge import Hit
@@ -85,6 +87,30 @@ def _client(base_url: str, api_key: str):
     return OpenAI(base_url=base_url, api_key=api_key, timeout=120, max_retries=0,
                   http_client=httpx.Client(transport=netguard.GuardedTransport(), timeout=120,
                                            follow_redirects=True))
+
+
+class Pacer:
+    """How often a streamed answer goes to the page: every `every` seconds while few answers
+    stream, less often as more do at once. Each update costs the app CPU that, on a small box,
+    the engine needs: with 32 answers at once the updates alone slowed its decoding by a fifth
+    (bench/team_load.py)."""
+
+    def __init__(self, every: float, per: int = 8):
+        self.every, self.per, self.active = every, per, 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def streaming(self):
+        with self._lock:
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def interval(self) -> float:
+        return self.every * max(1.0, self.active / self.per)
 
 
 def _checked(base_url: str) -> str:

@@ -76,8 +76,8 @@ class Settings:
     chat_temperature: float = 0.3
     chat_repetition_penalty: float = 1.05
     chat_max_tokens: int = 256
-    # Streamed answers reach the page at most this often (seconds): with many users at once each
-    # update costs the app CPU the engine could use (bench/team_load.py).
+    # Streamed answers reach the page at most this often (seconds), less often with more than 8
+    # answers streaming at once: each update costs the app CPU the engine needs (chat.Pacer).
     chat_update_every: float = 0.1
     # Training: one torch thread; two threads on a loaded 2-core box ran 4-10x slower.
     train_threads: int = 1

@@ -102,6 +102,20 @@ def _hit(node, score: float) -> Hit:
                sparse_rank=s[0], sparse_score=s[1])
 
 
+PENDING = "pending"  # payload key of chunks whose file is still being ingested
+
+
+def visible(*must, hide: bool = True):
+    """A Qdrant filter: the given conditions and, with hide, only chunks whose file is fully in
+    (None when there is nothing to filter)."""
+    from qdrant_client import models as qm
+
+    if not must and not hide:
+        return None
+    return qm.Filter(must=list(must) or None, must_not=[
+        qm.FieldCondition(key=PENDING, match=qm.MatchValue(value=True))] if hide else None)
+
+
 class SearchMixin:
     """Read-side methods of Knowledge (kept apart so neither file grows past a sitting)."""
 
@@ -111,7 +125,8 @@ class SearchMixin:
             self._open()
             if not self._client.collection_exists(b.collection):
                 return 0
-            return self._client.count(b.collection, exact=True).count
+            flt = visible() if self.s.qdrant_url else None
+            return self._client.count(b.collection, count_filter=flt, exact=True).count - len(self._hidden(b))
 
     def limits_note(self, base: str | None = None) -> str:
         """What bites in Qdrant's local mode, when it starts to."""
@@ -142,7 +157,10 @@ class SearchMixin:
             if not self._client.collection_exists(b.collection):
                 return []
             counts: dict[str, int] = {}
-            for p in self._scroll(b.collection, payload=["file_name"]):
+            hidden = self._hidden(b)
+            for p in self._scroll(b.collection, visible(hide=bool(self.s.qdrant_url)), payload=["file_name"]):
+                if str(p.id) in hidden:
+                    continue
                 name = (p.payload or {}).get("file_name", "?")
                 counts[name] = counts.get(name, 0) + 1
         return sorted(counts.items())
@@ -159,9 +177,12 @@ class SearchMixin:
             self._open()
             if not self._client.collection_exists(b.collection):
                 return []
-            flt = qm.Filter(must=[qm.FieldCondition(key="file_name", match=qm.MatchValue(value=name))])
-            out = []
+            flt = visible(qm.FieldCondition(key="file_name", match=qm.MatchValue(value=name)),
+                          hide=bool(self.s.qdrant_url))
+            out, hidden = [], self._hidden(b)
             for p in self._scroll(b.collection, flt):
+                if str(p.id) in hidden:
+                    continue
                 pl = p.payload or {}
                 node = json.loads(pl.get("_node_content", "{}"))
                 text = node.get("text", "")
@@ -192,17 +213,21 @@ class SearchMixin:
         with self._db():
             if not self._client.collection_exists(b.collection):
                 return []
+            hidden = set(self._hidden(b))
+            # Chunks of a file still being ingested are dropped after the query (twice as many
+            # fetched): a payload filter costs local mode's brute force half again per search.
+            n = 2 * k if hidden else k
             if mode == "dense":
-                req = VectorStoreQuery(query_embedding=vec, similarity_top_k=k)
+                req = VectorStoreQuery(query_embedding=vec, similarity_top_k=n)
             elif mode == "sparse":
-                req = VectorStoreQuery(query_str=q, mode=VectorStoreQueryMode.SPARSE, similarity_top_k=k,
-                                       sparse_top_k=k)
+                req = VectorStoreQuery(query_str=q, mode=VectorStoreQueryMode.SPARSE, similarity_top_k=n,
+                                       sparse_top_k=n)
             else:  # fuse from deeper lists than asked for, so a chunk good in one list can rise
-                deep = max(4 * k, 20)
+                deep = max(4 * n, 20)
                 req = VectorStoreQuery(query_embedding=vec, query_str=q, mode=VectorStoreQueryMode.HYBRID,
-                                       similarity_top_k=deep, sparse_top_k=deep, hybrid_top_k=k)
-            res = store.query(req)
-        pairs = list(zip(res.nodes or [], res.similarities or []))
+                                       similarity_top_k=deep, sparse_top_k=deep, hybrid_top_k=n)
+            res = store.query(req, qdrant_filters=visible() if self.s.qdrant_url else None)
+        pairs = [(n, s) for n, s in zip(res.nodes or [], res.similarities or []) if n.node_id not in hidden][:k]
         hits = {}
         for rank, (n, s) in enumerate(pairs, start=1):
             h = hits[n.node_id] = _hit(n, s)

@@ -56,6 +56,9 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
         self._db_lock = threading.RLock()
         self._registry_lock = threading.RLock()
         self._locks: dict = {}  # one per model (kbmodels.ModelsMixin.model_lock)
+        # collection -> ids of chunks written by an ingestion still running (local mode, where
+        # only this process writes; a server filters on their payload mark instead)
+        self._pending: dict[str, set] = {}
         self._locks_guard = threading.Lock()
         self._client = None
         self._stores: dict[str, object] = {}
@@ -65,6 +68,18 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
 
     def _db(self):
         return contextlib.nullcontext() if self.s.qdrant_url else self._db_lock
+
+    def _hidden(self, b: Base) -> set:
+        """Ids of chunks searches and listings leave out: their file is still being ingested."""
+        return self._pending.get(b.collection, set())
+
+    def _purge_pending(self) -> None:
+        """Local mode, at open: chunks an ingestion left hidden when the app was stopped midway."""
+        from qdrant_client import models as qm
+
+        for c in self._client.get_collections().collections:
+            self._client.delete(c.name, points_selector=qm.FilterSelector(filter=qm.Filter(must=[
+                qm.FieldCondition(key=kbsearch.PENDING, match=qm.MatchValue(value=True))])))
 
     # --- knowledge bases ---------------------------------------------------------------------
     def _registry(self) -> Path:
@@ -193,7 +208,7 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
             return
         where = self.s.path("knowledge", "qdrant")
         try:
-            self._client = QdrantClient(path=str(where))
+            client = QdrantClient(path=str(where))
         except RuntimeError as e:
             if "already accessed" not in str(e):
                 raise
@@ -202,6 +217,8 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
                 "data folder?). Qdrant's local mode lets one process open it at a time: close the other "
                 "one, give this studio its own STUDIO_HOME, or run a Qdrant server and set QDRANT_URL "
                 "so several processes can share it.") from e
+        self._client = client
+        self._purge_pending()
 
     def _store(self, b: Base):
         with self._db():
@@ -260,9 +277,28 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
             nodes = self._splitter(b).get_nodes_from_documents(docs)
         for i, n in enumerate(nodes, start=1):
             n.metadata["chunk"] = i
-            n.excluded_embed_metadata_keys = ["file_name", "page", "chunk"]
-            n.excluded_llm_metadata_keys = ["file_name", "page", "chunk"]
+            # Hidden from searches and listings until the whole file is in: a base being
+            # re-ingested answers from its previous version meanwhile (kbsearch.visible).
+            n.metadata[kbsearch.PENDING] = True
+            n.excluded_embed_metadata_keys = ["file_name", "page", "chunk", kbsearch.PENDING]
+            n.excluded_llm_metadata_keys = ["file_name", "page", "chunk", kbsearch.PENDING]
         store, written = self._store(b), []
+        ids = {n.node_id for n in nodes}
+        with self._db_lock:
+            self._pending[b.collection] = self._pending.get(b.collection, set()) | ids
+        try:
+            self._write_nodes(b, rep, store, written, nodes, emb, mine, progress)
+        finally:
+            with self._db_lock:
+                self._pending[b.collection] = self._pending[b.collection] - ids
+        dest = self.files_dir(b) / rep.name
+        if path.resolve() != dest.resolve():
+            shutil.copyfile(path, dest)
+        rep.chunks = len(nodes)
+        return rep
+
+    def _write_nodes(self, b: Base, rep: FileReport, store, written: list, nodes: list, emb, mine,
+                     progress) -> None:
 
         def add(part):
             with self._db():
@@ -289,13 +325,15 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin):
                 wait(written)
                 self._delete_points(b, rep.name, only=[n.node_id for n in nodes])
                 raise
-        # re-adding a changed file replaces its chunks, once the new ones are in
+        # The new version goes live, then the previous one goes: re-adding a changed file
+        # replaces its chunks.
+        if nodes:
+            with self._db():
+                self._client.delete_payload(b.collection, keys=[kbsearch.PENDING],
+                                            points=[n.node_id for n in nodes])
+        with self._db_lock:  # live for searches from now on; the old chunks go right after
+            self._pending[b.collection] = self._pending[b.collection] - {n.node_id for n in nodes}
         self._delete_points(b, rep.name, keep=[n.node_id for n in nodes])
-        dest = self.files_dir(b) / rep.name
-        if path.resolve() != dest.resolve():
-            shutil.copyfile(path, dest)
-        rep.chunks = len(nodes)
-        return rep
 
     def ingest(self, paths: list, base: str | None = None, progress=None) -> list[FileReport]:
         """Files, folders and zips into a knowledge base; one file's error does not stop the rest.

@@ -78,6 +78,8 @@ def build(ctx: Ctx) -> dict:
         job = ready_deployment(ctx, ctx.store.get(job_id) if job_id else serving.current(ctx.store), request)
         return serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], True
 
+    pacer = chat.Pacer(ctx.s.chat_update_every)
+
     def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, kb_name,
                request):
         base, api_key, name, ours = target(choice, url, key, ext, request)
@@ -86,16 +88,15 @@ def build(ctx: Ctx) -> dict:
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         t0, first, text, shown = time.perf_counter(), None, "", 0.0
         try:
-            for text in chat.stream(base, name, messages, max_tokens=int(mt or 256),
-                                    temperature=float(temp), top_p=float(tp), api_key=api_key,
-                                    repetition_penalty=ctx.s.chat_repetition_penalty if ours else 1.0):
-                first = first or time.perf_counter() - t0
-                history[-1] = {"role": "assistant", "content": text}
-                # Tokens are sent to the page at most every chat_update_every seconds: each
-                # update costs the app CPU per user, and the eye cannot tell 20 from 50 a second.
-                if time.perf_counter() - shown >= ctx.s.chat_update_every:
-                    shown = time.perf_counter()
-                    yield history, "", ""
+            with pacer.streaming():
+                for text in chat.stream(base, name, messages, max_tokens=int(mt or 256),
+                                        temperature=float(temp), top_p=float(tp), api_key=api_key,
+                                        repetition_penalty=ctx.s.chat_repetition_penalty if ours else 1.0):
+                    first = first or time.perf_counter() - t0
+                    history[-1] = {"role": "assistant", "content": text}
+                    if time.perf_counter() - shown >= pacer.interval():
+                        shown = time.perf_counter()
+                        yield history, "", ""
         except chat.ChatError as e:
             # The error goes into the conversation; the question stays there to send again.
             history[-1] = {"role": "assistant", "content": f"⚠️ {e}"}

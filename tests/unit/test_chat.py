@@ -49,3 +49,20 @@ def test_system_prompt_leads_and_exports_keep_the_conversation():
                {"role": "assistant", "content": "Hello!"}]
     assert "**You**:\n\nHi" in chat.to_markdown(history)
     assert '"content": "Hello!"' in chat.to_json(history)
+
+
+def test_streamed_answers_reach_the_page_less_often_when_many_stream_at_once():
+    from studio.chat import Pacer
+
+    pacer = Pacer(0.1, per=8)
+    assert pacer.interval() == 0.1
+    streams = [pacer.streaming() for _ in range(32)]
+    for s in streams[:8]:
+        s.__enter__()
+    assert pacer.interval() == 0.1  # up to 8 at once: every 0.1 s
+    for s in streams[8:]:
+        s.__enter__()
+    assert pacer.interval() == 0.4  # 32 at once: every 0.4 s
+    for s in streams:
+        s.__exit__(None, None, None)
+    assert pacer.active == 0 and pacer.interval() == 0.1
