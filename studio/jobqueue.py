@@ -25,6 +25,7 @@ class Decision:
     placed: list | None   # GPU indices it starts on now; None: it waits
     reason: str = ""      # why it waits, in words a user can act on
     why: tuple = ()       # the same as (message key, values), for the UI to say in its language
+    never: bool = False   # it cannot start on these GPUs at all (they changed since it queued)
 
 
 def inventory(budget_gib: str = "", has_gpu: bool = False) -> list[int]:
@@ -84,6 +85,10 @@ def plan(queued: list, running: list, gpus: list[int]) -> list[Decision]:
         n, mem = int(need.get("gpus", 0)), int(need.get("gpu_mem", 0))
         if n == 0:
             out.append(Decision(job, []))
+            continue
+        impossible = check(need, gpus)
+        if impossible:
+            out.append(Decision(job, None, impossible, never=True))
             continue
         if blocker is not None:
             out.append(Decision(job, None, f"behind {blocker.name}, which came first",

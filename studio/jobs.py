@@ -261,6 +261,9 @@ class JobStore:
             for d in self.plan():
                 if d.placed is not None:
                     started.append(self._start(self.get(d.job.id), d.placed))
+                elif d.never:  # it would hold back every GPU job behind it for ever
+                    self._update(d.job.id, status="failed", finished=time.time(),
+                                 error=f"It cannot start on this machine's GPUs: {d.reason}.")
         return started
 
     def position(self, job: Job) -> tuple[int, jobqueue.Decision] | None:
@@ -281,7 +284,12 @@ class JobStore:
         return jobqueue.contention(kind, live)
 
     def _start(self, job: Job, placed: list[int]) -> Job:
-        launch = json.loads((job.folder / "launch.json").read_text())
+        try:
+            launch = json.loads((job.folder / "launch.json").read_text())
+        except (OSError, ValueError):  # a row an older version left queued, or a folder removed
+            self._update(job.id, status="failed", finished=time.time(),
+                         error="its launch record is missing; start it again")
+            return self.get(job.id)
         env = {**os.environ}
         if placed:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, placed))

@@ -191,3 +191,25 @@ def test_a_deployment_takes_the_gpu_share_left_free(settings, tmp_path, models_d
     need, opts = serving.needs(settings, store, models_dir / "SmolLM2-135M-Instruct",
                                serving.DeployOptions(gpu_memory_share=0.9))
     assert opts.gpu_memory_share == 0.9 and need["gpus"] == 1
+
+
+def test_a_queued_row_without_its_launch_record_fails_instead_of_blocking_the_queue(store, tmp_path):
+    holder = store.launch("train", "a", SLEEP, needs={"gpus": 1, "gpu_mem": 20 * GIB})
+    orphan = store.launch("train", "b", SLEEP, needs={"gpus": 1, "gpu_mem": 20 * GIB})
+    (orphan.folder / "launch.json").unlink()
+    store.cancel(holder.id, grace=5)
+    assert store.get(orphan.id).status == "failed" and "launch record" in store.get(orphan.id).error
+    assert store.launch("bench", "next", SLEEP).status == "running"
+
+
+def test_a_queued_job_that_no_longer_fits_after_a_restart_fails_and_frees_the_line(store, tmp_path):
+    holder = store.launch("serve", "vllm", SLEEP, needs={"gpus": 1, "gpu_mem": 20 * GIB})
+    big = store.launch("train", "big", SLEEP, needs={"gpus": 1, "gpu_mem": 16 * GIB})
+    small = store.launch("train", "small", SLEEP, needs={"gpus": 1, "gpu_mem": 2 * GIB})
+    again = JobStore(store.root, gpus=[12 * GIB])  # restarted with a smaller budget
+    again.reconcile()
+    assert again.get(big.id).status == "failed" and "largest has 12 GiB" in again.get(big.id).error
+    assert again.get(small.id).status == "queued"  # behind the server, not behind the big one
+    again.cancel(holder.id, grace=5)
+    assert again.get(small.id).status == "running"
+    again.cancel(small.id, grace=5)
