@@ -87,6 +87,7 @@ def build(ctx: Ctx) -> dict:
                     max_loras = gr.Number(value=4, precision=0, minimum=1, label=L("max_loras"))
                 need_key = gr.Checkbox(value=False, label=L("api_key"), info=L("i_api_key"))
                 host = gr.Textbox(value="127.0.0.1", label=L("host"), info=L("i_host"))
+            cores = gr.Markdown()  # without a GPU: what a server would share the cores with
             with gr.Row():
                 deploy = gr.Button(L("deploy"), variant="primary")
                 restart = gr.Button(L("restart"))
@@ -134,7 +135,7 @@ def build(ctx: Ctx) -> dict:
         except (serving.ServeError, models.ModelError, JobError) as e:
             raise gr.Error(str(e))
         if warn:
-            gr.Warning(msg(request, "q_cpu_shared", kind="serve", **warn))
+            gr.Warning(msg(request, "q_cpu_shared", kind=msg(request, "k_serve"), **warn))
         shown = serving.api_key(job)
         return (gr.update(choices=_deployments(ctx) or [(job.name, job.id)], value=job.id),
                 gr.update(value=shown or "", visible=bool(shown)))
@@ -188,7 +189,13 @@ def build(ctx: Ctx) -> dict:
         live = _deployments(ctx)
         return gr.update(choices=live, value=live[0][1] if live else None)
 
+    def cores_note(request: gr.Request):
+        found = None if ctx.s.gpu else ctx.store.contention("serve")
+        return f"⚠️ {msg(request, 'q_cpu_shared', kind=msg(request, 'k_serve'), **found)}" if found else ""
+
     outputs = [info, url, code, log, speed, load, numbers]
+    ctx.demo.load(cores_note, None, cores)
+    timer.tick(cores_note, None, cores, api_name=False, show_progress="hidden")
     settings = [adapters, max_len, mem, tp, dtype, prefix, max_rank, max_loras, need_key, host]
     ctx.demo.load(refresh_form, None, [active, adapters, runtime])
     ctx.demo.load(latest, None, which)

@@ -196,10 +196,11 @@ TEXT = {
     "q_behind": ("behind {name}, which came first", "排在先来的 {name} 之后"),
     "q_gpu": ("waiting for GPU {gpu}: in use by {holders} of {size} GiB; it needs {need} GiB and {free} GiB are free",
               "等待 GPU {gpu}：已被 {holders} 占用，共 {size} GiB；它需要 {need} GiB，目前空闲 {free} GiB"),
-    "q_cpu_shared": ("{names} already runs on this machine's {cores} CPU cores: a {kind} job beside it makes "
+    "q_cpu_shared": ("{names} already runs on this machine's {cores} CPU cores: a {kind} beside it makes "
                      "both slower, often several times. Stop it first, or expect that.",
-                     "{names} 已在本机的 {cores} 个 CPU 核心上运行：再启动一个 {kind} 任务会让两者都变慢"
+                     "{names} 已在本机的 {cores} 个 CPU 核心上运行：再启动一个{kind}会让两者都变慢"
                      "（常常慢好几倍）。请先停止它，或做好变慢的准备。"),
+    "k_train": ("training run", "训练任务"), "k_serve": ("server", "推理服务"),
     "m_serve_gone": ("The deployment {name} ({id}) is no longer running ({status}){why}. Deploy it again on tab 4.",
                      "部署 {name}（{id}）已不在运行（{status}）{why}。请在第 4 个标签页重新部署。"),
     # knowledge bases

@@ -131,6 +131,7 @@ def build(ctx: Ctx) -> dict:
                 ds_stage = gr.Dropdown(choices=[("off", ""), ("ZeRO-2", "2"), ("ZeRO-3", "3")],
                                        value="", label=L("deepspeed"), interactive=ctx.s.gpu,
                                        info=cuda_note[1] if cuda_note else None)
+            cores = gr.Markdown()  # without a GPU: what a run would share the cores with
             with gr.Row():
                 start = gr.Button(L("start_training"), variant="primary", scale=2)
                 probe = gr.Button(L("probe"), scale=1)
@@ -186,7 +187,7 @@ def build(ctx: Ctx) -> dict:
 
     def shared_cores(request, kind: str) -> str:
         found = ctx.store.contention(kind)
-        return msg(request, "q_cpu_shared", kind=kind, **found) if found else ""
+        return msg(request, "q_cpu_shared", kind=msg(request, "k_" + kind), **found) if found else ""
 
     # Gradio finds gr.Request by annotation; with *form it must come first.
     def do_start(request: gr.Request, *form):
@@ -306,7 +307,13 @@ def build(ctx: Ctx) -> dict:
     def show_run(job_id, chosen, request: gr.Request):
         return view(ctx, job_id, request, chosen)
 
+    def cores_note(request: gr.Request):
+        warn = shared_cores(request, "train")
+        return f"⚠️ {warn}" if warn else ""
+
     outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log]
+    ctx.demo.load(cores_note, None, cores)
+    timer.tick(cores_note, None, cores, api_name=False, show_progress="hidden")
     # The job store is the truth: a reload or a second browser tab picks up the latest run.
     ctx.demo.load(latest, None, run)
     ctx.demo.load(lambda: runs_rows(ctx), None, runs_table)
