@@ -59,6 +59,11 @@ def held(running: list, gpus: list[int]) -> list[list[tuple[object, int]]]:
     return on
 
 
+def free(running: list, gpus: list[int]) -> list[int]:
+    """Bytes each GPU has left once the running jobs placed on it have what they declared."""
+    return [size - sum(b for _, b in jobs) for size, jobs in zip(gpus, held(running, gpus))]
+
+
 def gib(n: int) -> str:
     return f"{n / GIB:.1f}".rstrip("0").rstrip(".")
 
@@ -77,8 +82,7 @@ def check(needs: dict, gpus: list[int]) -> str | None:
 
 def plan(queued: list, running: list, gpus: list[int]) -> list[Decision]:
     """Which queued jobs (oldest first) start now and why the others wait."""
-    on = held(running, gpus)
-    free = [size - sum(b for _, b in jobs) for size, jobs in zip(gpus, on)]
+    on, left = held(running, gpus), free(running, gpus)
     blocker, out = None, []
     for job in sorted(queued, key=lambda j: j.created):
         need = job.needs or {}
@@ -94,15 +98,15 @@ def plan(queued: list, running: list, gpus: list[int]) -> list[Decision]:
             out.append(Decision(job, None, f"behind {blocker.name}, which came first",
                                 ("q_behind", {"name": blocker.name})))
             continue
-        fitting = sorted((i for i in range(len(gpus)) if free[i] >= mem), key=lambda i: -free[i])
+        fitting = sorted((i for i in range(len(gpus)) if left[i] >= mem), key=lambda i: -left[i])
         if len(fitting) >= n:
             placed = sorted(fitting[:n])
             for i in placed:
-                free[i] -= mem
+                left[i] -= mem
             out.append(Decision(job, placed))
             continue
         blocker = job
-        out.append(_waits(job, mem, gpus, free, on))
+        out.append(_waits(job, mem, gpus, left, on))
     return out
 
 

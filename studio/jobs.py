@@ -248,11 +248,18 @@ class JobStore:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def plan(self) -> list[jobqueue.Decision]:
-        # A cancelled job still saving its work holds its GPU memory until it exits.
-        running = self.list(status=("running",)) + [
+    def holding(self) -> list[Job]:
+        """Jobs whose resources are taken: running ones, and cancelled ones still saving their
+        work (a trainer keeps its GPU memory until it exits)."""
+        return self.list(status=("running",)) + [
             j for j in self.list(status=("cancelled",)) if j.finished is None and _alive(j)]
-        return jobqueue.plan(self.list(status=("queued",)), running, self.gpus)
+
+    def free(self) -> list[int]:
+        """Bytes of GPU memory each GPU has for the next job."""
+        return jobqueue.free(self.holding(), self.gpus)
+
+    def plan(self) -> list[jobqueue.Decision]:
+        return jobqueue.plan(self.list(status=("queued",)), self.holding(), self.gpus)
 
     def schedule(self) -> list[Job]:
         """Start every queued job whose resources are free now, oldest first."""

@@ -135,8 +135,7 @@ def needs(s: config.Settings, store: JobStore, model_dir: Path, opts: DeployOpti
     from studio import jobqueue, models
 
     tp = int(opts.tensor_parallel)
-    on = jobqueue.held([j for j in store.list(status=("running",))], store.gpus)
-    free = sorted(((size - sum(b for _, b in held)) / size for size, held in zip(store.gpus, on)), reverse=True)
+    free = sorted((left / size for left, size in zip(store.free(), store.gpus)), reverse=True)
     weights = 2 * int(models.facts(model_dir)["parameters"]) / tp  # bf16 weights on each GPU
     floor = (weights * 1.2 + jobqueue.GIB) / min(store.gpus)
     share = float(opts.gpu_memory_share)
