@@ -8,15 +8,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import re
 import threading
 from collections.abc import Iterator
 
 from studio.knowledge import Hit
 
 SYSTEM = "You are a helpful assistant. Answer briefly."
-RAG_SYSTEM = ("Answer the question using only the numbered sources "
-              "below, and cite them like [1]. If the sources do not contain the answer, say so.\n\n"
-              "{sources}")
+# With retrieval, the chunks come first in the user's turn, unnumbered, then the question in its
+# own language. Asked to cite numbered sources, the 135M default model listed "[1] [2] [3] ..."
+# instead of answering; the studio marks which source each sentence restates itself (cite). Rows
+# that teach a model to answer from retrieved text are written the same way (rag_question).
+RAG_QUESTION = ("{context}\n\nAnswer from the text above: {question}",
+                "{context}\n\n请根据上面的内容回答：{question}")
+# What the studio appends to an answer, in the page's language (0 English, 1 Chinese).
+SOURCES_MARK = ("\n\n---\nSources:", "\n\n---\n来源：")
+WARN_MARK = "\n\n⚠️ "
+UNGROUNDED = ("This answer does not restate any of the sources: check it against them before relying on it.",
+              "这个回答没有用到任何一条资料，请先对照资料核实。")
+UNCOVERED = ("The knowledge base may not cover this{seen}.", "知识库可能没有涵盖这个问题{seen}。")
+SEEN = (" (best match {best:.2f})", "（最接近的相似度 {best:.2f}）")
+SCORE = ("score", "得分")
 
 
 class ChatError(RuntimeError):
@@ -34,20 +46,130 @@ def text_of(content) -> str:
     return "" if content is None else str(content)
 
 
+SMALL_MODEL = 1_000_000_000  # parameters: below this, one chunk in the prompt (config.rag_prompt_chunks)
+
+
+def prompt_chunks(s, model_dir=None) -> int:
+    """How many of the retrieved chunks a prompt for this model gets."""
+    if s.rag_prompt_chunks:
+        return int(s.rag_prompt_chunks)
+    if model_dir:
+        from studio import models
+
+        try:
+            n = models.exact_params(model_dir)
+        except (OSError, ValueError):
+            n = None
+        if n and n < SMALL_MODEL:
+            return 1
+    return int(s.top_k)
+
+
+def rag_question(question: str, texts: list[str]) -> str:
+    """The user's turn with retrieved chunks: the chunks, then the question."""
+    context = "\n\n".join(t.strip() for t in texts)
+    return RAG_QUESTION[1 if _CJK.search(question) else 0].format(context=context, question=question)
+
+
+def _spoken(content) -> str:
+    """An earlier answer as the model said it: without the sources list and warnings the studio
+    appended (they would fill the context and teach the model to write them)."""
+    text = text_of(content)
+    for mark in (*SOURCES_MARK, WARN_MARK):
+        text = text.split(mark, 1)[0]
+    return text
+
+
 def build_messages(history: list[dict], question: str, hits: list[Hit] | None,
-                   system: str | None = None) -> list[dict]:
-    base = (system or "").strip() or SYSTEM
-    if hits:
-        sources = "\n\n".join(f"[{i}] ({h.label})\n{h.text}" for i, h in enumerate(hits, start=1))
-        system = base + "\n\n" + RAG_SYSTEM.format(sources=sources)
-    else:
-        system = base
-    msgs = [{"role": "system", "content": system}]
+                   system: str | None = None, best_last: bool = False) -> list[dict]:
+    msgs = [{"role": "system", "content": (system or "").strip() or SYSTEM}]
     for m in history:
         if m.get("role") in ("user", "assistant"):
-            msgs.append({"role": m["role"], "content": text_of(m.get("content"))})
+            msgs.append({"role": m["role"], "content": _spoken(m.get("content"))})
+    if hits:
+        texts = [h.text for h in hits]
+        question = rag_question(question, texts[::-1] if best_last else texts)
     msgs.append({"role": "user", "content": question})
     return msgs
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+# A sentence ends at 。！？； or at . ! ? ; before a space (not inside 1.7 or e.g.).
+_SENTENCE = re.compile(r"(?<=[.!?;])(?=\s|$)[ \t]*|(?<=[。！？；])[ \t]*|\n+")
+_MARK = re.compile(r"\[\d+\]")
+_STOP = frozenset("a an and are as at be by can do does for from has have how i if in is it its "
+                  "of on or our the this to was we what when will with you your".split())
+
+
+def _terms(text: str) -> set[str]:
+    """Words (English), numbers, and character pairs (Chinese): enough to tell which source a
+    sentence restates, in either language."""
+    low = text.lower()
+    words = {w for w in _WORD.findall(low) if w not in _STOP and (len(w) > 1 or w.isdigit())}
+    cjk = [c if _CJK.match(c) else " " for c in low]
+    pairs = {a + b for a, b in zip(cjk, cjk[1:]) if a != " " and b != " "}
+    return words | pairs
+
+
+def supported_by(sentence: str, hits: list[Hit], share: float = 0.5) -> int | None:
+    """The source (1-based) that holds most of the sentence's terms, when it holds at least
+    `share` of them (and two or more): the sentence restates that source."""
+    terms = _terms(_MARK.sub("", sentence))
+    if len(terms) < 2:
+        return None
+    best, best_n = None, 0
+    for i, h in enumerate(hits, start=1):
+        n = len(terms & _terms(h.text))
+        if n > best_n:
+            best, best_n = i, n
+    return best if best_n >= max(2, share * len(terms)) else None
+
+
+def cite(answer: str, hits: list[Hit]) -> str:
+    """Put [n] after each sentence of the answer that restates source n and carries no marker
+    yet. Small models seldom write the markers the prompt asks for; the reader still needs to
+    see which chunk a claim came from."""
+    if not hits or not answer.strip():
+        return answer
+    out, pos = [], 0
+    for m in _SENTENCE.finditer(answer):
+        out.append(_marked(answer[pos:m.start()], hits))
+        out.append(answer[m.start():m.end()])
+        pos = m.end()
+    out.append(_marked(answer[pos:], hits))
+    return "".join(out)
+
+
+def _marked(sentence: str, hits: list[Hit]) -> str:
+    if not sentence.strip() or _MARK.search(sentence):
+        return sentence
+    n = supported_by(sentence, hits)
+    if n is None:
+        return sentence
+    body = sentence.rstrip()
+    end = body[-1] if body and body[-1] in ".!?。！？；;" else ""
+    return f"{body[:len(body) - len(end)]} [{n}]{end}" + sentence[len(body):]
+
+
+def sentences(text: str) -> list[str]:
+    return [part for part in _SENTENCE.split(text) if part and part.strip()]
+
+
+def grounded(answer: str, hits: list[Hit]) -> bool:
+    """Whether any sentence of the answer cites or restates a source."""
+    return bool(_MARK.search(answer)) or any(supported_by(part, hits) for part in sentences(answer))
+
+
+def finish(answer: str, hits: list[Hit], zh: bool = False) -> str:
+    """A complete answer given sources: each restating sentence marked with its source, and a
+    warning when no sentence draws on any (the model answered from its own memory)."""
+    if not hits or not answer.strip():
+        return answer
+    marked = cite(answer, hits)
+    if grounded(marked, hits):
+        return marked
+    return marked + WARN_MARK + UNGROUNDED[zh]
 
 
 def best_match(hits: list[Hit]) -> float | None:
@@ -57,7 +179,7 @@ def best_match(hits: list[Hit]) -> float | None:
     return max(scores) if scores else None
 
 
-def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False) -> str:
+def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False, zh: bool = False) -> str:
     """The numbered sources under an answer, each opening to its chunk's text; a warning when
     retrieval was asked for and nothing close was found."""
     warn = ""
@@ -66,13 +188,13 @@ def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False) -> str
     # embedding model scores a Chinese match low.
     words_match = any(h.sparse_rank is not None for h in hits)
     if asked and not words_match and (best is None or best < low):
-        seen = f" (best match {best:.2f})" if best is not None else ""
-        warn = (f"\n\n⚠️ The knowledge base may not cover this{seen}. / 知识库可能没有涵盖这个问题{seen}。")
+        seen = SEEN[zh].format(best=best) if best is not None else ""
+        warn = WARN_MARK + UNCOVERED[zh].format(seen=seen)
     if not hits:
         return warn
-    items = [f"<details><summary>[{i}] {html.escape(h.label)} · score {h.score:.2f}</summary>\n\n"
+    items = [f"<details><summary>[{i}] {html.escape(h.label)} · {SCORE[zh]} {h.score:.2f}</summary>\n\n"
              f"{html.escape(h.text)}\n\n</details>" for i, h in enumerate(hits, start=1)]
-    return warn + "\n\n---\nSources / 来源:\n\n" + "\n".join(items)
+    return warn + SOURCES_MARK[zh] + "\n\n" + "\n".join(items)
 
 
 @functools.lru_cache(maxsize=32)

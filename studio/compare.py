@@ -18,6 +18,8 @@ class Target:
     api_key: str = ""
     messages: list = field(default_factory=list)
     sources: str = ""  # the cited-sources block to append when the answer is complete
+    hits: list = field(default_factory=list)  # the chunks behind it, to mark what each sentence uses
+    zh: bool = False  # the studio's own words under the answer in Chinese
     repetition_penalty: float = 1.0
 
 
@@ -56,7 +58,7 @@ def run(targets: list[Target], max_tokens: int = 256, temperature: float = 0.3,
                     lane.first = time.perf_counter() - lane.started
                 lane.chunks += 1
                 lane.text = text
-            lane.text += t.sources
+            lane.text = chat.finish(lane.text, t.hits, t.zh) + t.sources
         except chat.ChatError as e:
             lane.error = str(e)
         finally:

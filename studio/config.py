@@ -51,6 +51,10 @@ class Settings:
     # Below this cosine similarity (MiniLM) the best chunk rarely answers the question: the chat
     # then warns that the knowledge base may not cover it.
     rag_low_score: float = 0.3
+    # Retrieved chunks that go into a chat prompt; 0: one for a model under 1B parameters, else
+    # top_k. The 135M default answered 10 of 20 sample questions right from its best chunk and
+    # 5 of 20 from three (bench/answer_quality.py): a small model loses the fact among others.
+    rag_prompt_chunks: int = 0
     # Qdrant: local mode on disk unless a server URL is given; the code path is the same.
     qdrant_url: str = ""
     qdrant_api_key: str = ""
@@ -88,6 +92,9 @@ class Settings:
     hf_token_use: str = ""
     # A hub download larger than this is refused before it starts (a 70B model is ~140 GB).
     hub_max_download_gib: float = 40.0
+    # The largest file an upload, an import or a zip's contents may be (MiB): bigger ones are
+    # refused with this figure in the message, before anything is written.
+    upload_max_mib: int = 512
     # Sign-in (studio/core/auth.py). Empty: none on loopback, required anywhere else; "none":
     # open on purpose, with a warning banner.
     auth: str = ""

@@ -105,6 +105,11 @@ def catalog_config(repo_id: str) -> dict:
     return json.loads(f.read_text())
 
 
+def exact_params(path: Path) -> int | None:
+    """A model folder's parameter count from its safetensors headers (no weights read)."""
+    return _safetensors_params(Path(path))
+
+
 def facts(path: Path | None = None, cfg: dict | None = None, name: str | None = None) -> dict:
     """Facts of a model folder (exact counts from its weights when present), or of a bare config."""
     if cfg is None:
@@ -162,7 +167,8 @@ def human_count(n: int) -> str:
 # --- what is on disk, and which one is active -------------------------------------------------
 def local_models(s: config.Settings) -> list[Path]:
     root = s.models
-    found = sorted(p for p in root.iterdir() if (p / "config.json").exists()) if root.exists() else []
+    found = sorted(p for p in root.iterdir()
+                   if not p.name.startswith(".") and (p / "config.json").exists()) if root.exists() else []
     builtin = defaults.default_model_dir(s)  # the image keeps it outside the data root
     if builtin not in found and (builtin / "config.json").exists():
         found.insert(0, builtin)
@@ -205,8 +211,11 @@ def set_active(s: config.Settings, folder: str | Path, user: str | None = None) 
             state["active_model"] = str(p)
         # Written aside and renamed: an interrupted write never leaves a truncated file.
         tmp = _state_file(s).with_name(f".state.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        os.replace(tmp, _state_file(s))
+        try:
+            tmp.write_text(json.dumps(state, indent=2))
+            os.replace(tmp, _state_file(s))
+        finally:
+            tmp.unlink(missing_ok=True)  # left only when the write failed (a full disk)
     return p
 
 
@@ -250,6 +259,9 @@ def download(s: config.Settings, repo_id: str, progress=None) -> Path:
     except RepositoryNotFoundError as e:
         raise ModelError(f"{repo_id} was not found on the hub (or is private: set HF_TOKEN).") from e
     except Exception as e:  # offline, DNS, proxy: the library raises many kinds
-        raise ModelError(f"Could not reach the model hub to download {repo_id}: {e}. "
-                         "Offline, use a local folder or the built-in default model.") from e
+        # The library's own text repeats itself ("...try again.. Offline, ..."): its kind is enough
+        # to look it up.
+        raise ModelError(f"Could not reach the Hugging Face hub to download {repo_id} "
+                         f"({type(e).__name__}): this machine is offline or the hub is blocked here. "
+                         "Use a model folder on this machine, or the built-in default model.") from e
     return target

@@ -28,7 +28,7 @@ class LoraForm:
     learning_rate: float = 1e-3
     num_train_epochs: float = 3.0
     max_steps: int = 0  # 0: train for num_train_epochs
-    cutoff_len: int = 256
+    cutoff_len: int = 512  # the sample's grounded rows (a retrieved chunk, then the question) run to ~440 tokens
     batch_size: int = 4
     save_steps: int = 10  # a checkpoint every N steps: what cancel keeps and resume starts from
     # advanced
@@ -75,10 +75,25 @@ class LoraForm:
             raise TrainError("DeepSpeed stage must be empty, 2 or 3.")
 
 
+def _check_targets(model_cfg: dict, targets: str) -> None:
+    """A LoRA target the model does not have fails only minutes into the run, inside peft: caught
+    here from the architecture (built on the meta device, no weights)."""
+    from studio import estimate
+
+    try:
+        estimate.lora_params(estimate.counts(model_cfg), 8, targets)
+    except ValueError as e:
+        raise TrainError(f"LoRA target modules: {e} Use 'all' or a comma-separated list of them.") from e
+    except Exception:  # an architecture transformers cannot build here: LLaMA-Factory will say
+        return
+
+
 def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
     form.check()
     model_dir = Path(form.model) if form.model else models.active_model(s)
-    models.read_config(model_dir)
+    model_cfg = models.read_config(model_dir)
+    if form.method == "lora" and str(form.lora_target).strip() != "all":
+        _check_targets(model_cfg, str(form.lora_target))
     ds_dir = datasets.folder(s)
     if form.dataset not in datasets.list_names(s):
         raise TrainError(f"There is no dataset named '{form.dataset}'.")

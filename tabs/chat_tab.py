@@ -8,8 +8,8 @@ import gradio as gr
 
 from studio import chat, serving
 from tabs import compare_panel, rag_plus_panel
-from tabs.context import Ctx
-from tabs.i18n import L, msg
+from tabs.context import Ctx, Problem
+from tabs.i18n import L, msg, zh
 from tabs.jobs_view import ready_deployment
 
 EXTERNAL = "external"
@@ -72,18 +72,19 @@ def build(ctx: Ctx) -> dict:
         """(base url, api key, model, vLLM extras?) for the chosen target."""
         if choice == EXTERNAL:
             if not (url or "").strip() or not (ext or "").strip():
-                raise gr.Error(msg(request, "m_ext_needed"))
-            return url.strip().rstrip("/"), key or "", ext.strip(), False
+                raise Problem(msg(request, "m_ext_needed"))
+            return url.strip().rstrip("/"), key or "", ext.strip(), False, None
         job_id, _, name = (choice or "").partition("|")
         job = ready_deployment(ctx, ctx.store.get(job_id) if job_id else serving.current(ctx.store), request)
-        return serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], True
+        return (serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], True,
+                job.spec.get("model"))
 
     pacer = chat.Pacer(ctx.s.chat_update_every)
 
     def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, kb_name,
                request):
-        base, api_key, name, ours = target(choice, url, key, ext, request)
-        hits = compare_panel.rag_hits(ctx, question, kb_name) if use_rag else []
+        base, api_key, name, ours, model_dir = target(choice, url, key, ext, request)
+        hits = compare_panel.rag_hits(ctx, question, kb_name, model_dir) if use_rag else []
         messages = chat.build_messages(history, question, hits, sys_prompt)
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         t0, first, text, shown = time.perf_counter(), None, "", 0.0
@@ -104,7 +105,8 @@ def build(ctx: Ctx) -> dict:
             return
         took = time.perf_counter() - t0
         history[-1] = {"role": "assistant",
-                       "content": text + chat.sources_block(hits, ctx.s.rag_low_score, bool(use_rag))}
+                       "content": chat.finish(text, hits, zh(request))
+                       + chat.sources_block(hits, ctx.s.rag_low_score, bool(use_rag), zh(request))}
         yield history, "", msg(request, "m_speed", ttft=(first or took) * 1000, secs=took)
 
     # Gradio finds gr.Request by annotation; with *rest it must come first.
@@ -133,7 +135,7 @@ def build(ctx: Ctx) -> dict:
         try:
             names = chat.list_models((url or "").strip().rstrip("/"), key or "")
         except chat.ChatError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return gr.update(choices=names, value=names[0] if names else None)
 
     def do_export(history):

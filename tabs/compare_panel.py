@@ -5,19 +5,20 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import chat, compare, knowledge, serving
-from tabs.context import Ctx
+from tabs.context import Ctx, Problem
 from tabs.jobs_view import ready_deployment
-from tabs.i18n import L, msg
+from tabs.i18n import L, msg, zh
 
 LANES = 4
 
 
-def rag_hits(ctx: Ctx, question: str, kb_name: str | None) -> list:
-    """Retrieval for an answer; a knowledge base that cannot be searched stops it, saying why."""
+def rag_hits(ctx: Ctx, question: str, kb_name: str | None, model_dir=None) -> list:
+    """Retrieval for an answer, as many chunks as suit the model; a knowledge base that cannot be
+    searched stops it, saying why."""
     try:
-        return knowledge.context_for(ctx.kb, question, kb_name)
+        return knowledge.context_for(ctx.kb, question, kb_name)[:chat.prompt_chunks(ctx.s, model_dir)]
     except knowledge.KnowledgeError as e:
-        raise gr.Error(str(e))
+        raise Problem(str(e))
 
 
 def choices(ctx: Ctx) -> list[tuple[str, str]]:
@@ -58,7 +59,7 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
     def run(request: gr.Request, q, kb_name, *picks_and_rags):
         q = (q or "").strip()
         if not q:
-            raise gr.Error(msg(request, "m_question"))
+            raise Problem(msg(request, "m_question"))
         picks, use = picks_and_rags[:LANES], picks_and_rags[LANES:]
         targets, slots = [], []
         for slot, (pick, rag) in enumerate(zip(picks, use)):
@@ -66,14 +67,16 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
                 continue
             job_id, _, name = pick.partition("|")
             job = ready_deployment(ctx, ctx.store.get(job_id), request)
-            hits = rag_hits(ctx, q, kb_name) if rag else []
+            hits = rag_hits(ctx, q, kb_name, job.spec.get("model")) if rag else []
             targets.append(compare.Target(
                 label=name, base_url=serving.base_url(job), model=name,
                 api_key=serving.api_key(job) or "", messages=chat.build_messages([], q, hits),
-                sources=chat.sources_block(hits, ctx.s.rag_low_score, bool(rag)), repetition_penalty=ctx.s.chat_repetition_penalty))
+                sources=chat.sources_block(hits, ctx.s.rag_low_score, bool(rag), zh(request)), hits=hits,
+                zh=zh(request),
+                repetition_penalty=ctx.s.chat_repetition_penalty))
             slots.append(slot)
         if not targets:
-            raise gr.Error(msg(request, "m_pick_targets"))
+            raise Problem(msg(request, "m_pick_targets"))
         for lanes in compare.run(targets, max_tokens=ctx.s.chat_max_tokens,
                                  temperature=ctx.s.chat_temperature):
             shown = [""] * LANES

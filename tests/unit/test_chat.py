@@ -13,11 +13,10 @@ def test_messages_carry_history_and_numbered_sources():
     history = [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
                {"role": "assistant", "content": "hello"}]
     msgs = chat.build_messages(history, "How long to return?", hits)
-    assert msgs[0]["role"] == "system"
-    assert "[1] (policy.md (chunk 2))\nReturns within 15 days." in msgs[0]["content"]
-    assert "[2] (manual.pdf (p.3, chunk 1))" in msgs[0]["content"]
-    assert msgs[1:] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-                        {"role": "user", "content": "How long to return?"}]
+    assert msgs[0] == {"role": "system", "content": chat.SYSTEM}
+    assert msgs[1:3] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    assert msgs[3]["content"] == ("Returns within 15 days.\n\nE3 means no water.\n\n"
+                                  "Answer from the text above: How long to return?")
     block = chat.sources_block(hits)
     assert "[1] policy.md (chunk 2)" in block and "[2] manual.pdf (p.3, chunk 1)" in block
 
@@ -44,7 +43,9 @@ def test_endpoint_errors_read_as_advice():
 def test_system_prompt_leads_and_exports_keep_the_conversation():
     hits = [Hit("policy.md", 1, "", 0.9, "Returns within 15 days.")]
     msgs = chat.build_messages([], "Return?", hits, system="You are Qinghe's assistant.")
-    assert msgs[0]["content"].startswith("You are Qinghe's assistant.\n\nAnswer the question using only")
+    assert msgs[0]["content"] == "You are Qinghe's assistant."
+    assert msgs[-1]["content"] == "Returns within 15 days.\n\nAnswer from the text above: Return?"
+    assert chat.build_messages([], "退货？", hits)[-1]["content"].endswith("\n\n请根据上面的内容回答：退货？")
     history = [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
                {"role": "assistant", "content": "Hello!"}]
     assert "**You**:\n\nHi" in chat.to_markdown(history)
@@ -66,3 +67,24 @@ def test_streamed_answers_reach_the_page_less_often_when_many_stream_at_once():
     for s in streams:
         s.__exit__(None, None, None)
     assert pacer.active == 0 and pacer.interval() == 0.1
+
+
+def test_earlier_answers_go_back_without_the_studios_sources_and_warnings():
+    hits = [Hit("policy.md", 1, "", 0.9, "Returns within 15 days.")]
+    said = "Within 15 days [1]." + chat.sources_block(hits, 0.99, asked=True)
+    assert "Sources:" in said and "⚠️" in said
+    msgs = chat.build_messages([{"role": "user", "content": "Return?"},
+                                {"role": "assistant", "content": said}], "And opened ones?", None)
+    assert msgs[2] == {"role": "assistant", "content": "Within 15 days [1]."}
+
+
+def test_sentences_that_restate_a_source_get_its_number():
+    hits = [Hit("a.md", 0, "", 1, "Capacity 1.7 litres. Every product has a two-year warranty."),
+            Hit("b.md", 1, "", 1, "Return any unused product within 15 days of delivery. 签收后15天内，未使用的商品可以全额退款。")]
+    assert chat.cite("You can return an unused product within 15 days of delivery. Thanks!", hits) == \
+        "You can return an unused product within 15 days of delivery [2]. Thanks!"
+    assert chat.cite("签收后15天内可以全额退款。祝您愉快", hits) == "签收后15天内可以全额退款 [2]。祝您愉快"
+    assert chat.cite("The capacity is 1.7 litres.", hits) == "The capacity is 1.7 litres [1]."
+    assert chat.cite("It holds 1.7 litres [2].", hits) == "It holds 1.7 litres [2]."  # the model's own mark stays
+    assert chat.grounded("You may return it within 15 days of delivery.", hits)
+    assert not chat.grounded("Return within 2 weeks after the order date.", hits)

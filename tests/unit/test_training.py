@@ -64,9 +64,9 @@ def test_progress_before_the_first_step(tmp_path):
 
 
 def test_total_steps_matches_what_the_trainer_counts(settings):
-    # 34 sample rows, batch 4 -> 9 steps an epoch; 3 epochs -> 27 (as LLaMA-Factory reports)
-    assert training.total_steps(settings, training.LoraForm()) == 27
-    assert training.total_steps(settings, training.LoraForm(grad_accum=2, num_train_epochs=1)) == 5
+    # 66 sample rows, batch 4 -> 17 steps an epoch; 3 epochs -> 51 (as LLaMA-Factory reports)
+    assert training.total_steps(settings, training.LoraForm()) == 51
+    assert training.total_steps(settings, training.LoraForm(grad_accum=2, num_train_epochs=1)) == 9
     assert training.total_steps(settings, training.LoraForm(max_steps=7)) == 7
 
 
