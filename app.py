@@ -86,6 +86,7 @@ def create_app(settings: config.Settings | None = None):
     store = JobStore(s.home / "jobs", gpus=jobqueue.inventory(s.gpu_budget_gib, s.gpu))
     store.reconcile()  # re-attach jobs that outlived a previous run of the app; settle the rest
     ctx = Ctx(s=s, store=store, kb=Knowledge(s), notices=found)
+    ctx.kb.resume_ingests()  # what a stopped or killed app was adding to a knowledge base
     demo = build_ui(ctx)
     # Many users at once: without this Gradio runs each event for one user at a time.
     demo.max_threads = s.ui_threads
@@ -104,6 +105,7 @@ def create_app(settings: config.Settings | None = None):
         signin.mount(api, s)  # the gate covers every route, Gradio's included
 
     api = gr.mount_gradio_app(api, demo, path="/", i18n=I18N, server_name=s.host, server_port=s.port, allowed_paths=[],
+                              max_file_size=f"{s.upload_max_mib}mb",  # refused before it fills the disk
                               auth_dependency=signin.gradio_user if access == "signin" else None,
                               theme=gr.themes.Soft(), footer_links=["api"], css=notices.CSS)
     return api, demo, ctx
@@ -140,6 +142,7 @@ def main() -> int:
 
     s = config.load()
     try:
+        runtime.check_port(s.host, s.port)
         api, _, ctx = create_app(s)
     except runtime.StartupError as e:
         print("LLM Studio cannot start: " + TEXT[e.key][0].format(**e.params), file=sys.stderr)

@@ -48,6 +48,19 @@ def list_names(s: config.Settings) -> list[str]:
     return sorted(p.stem for p in folder(s).glob("*.json") if p.name != "dataset_info.json")
 
 
+def free_name(s: config.Settings, wanted: str) -> str:
+    """A valid dataset name close to `wanted` (a file's stem) that no saved dataset has: what an
+    import offers to save as, so one click cannot overwrite another dataset."""
+    base = re.sub(r"[^A-Za-z0-9_\-]+", "_", wanted or "").strip("_-")[:56] or "imported"
+    if not base[0].isalnum():
+        base = "d" + base
+    taken = set(list_names(s))
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
 def load(s: config.Settings, name: str) -> tuple[str, list[dict]]:
     """(format, records) of a saved dataset."""
     path = folder(s) / f"{check_name(name)}.json"
@@ -75,11 +88,23 @@ def save(s: config.Settings, name: str, fmt: str, records: list[dict]) -> Path:
     d = folder(s)
     path = d / f"{name}.json"
     with _lock:  # two users saving at once: each version kept, the registry rewritten whole
-        _keep_version(d, path)
         tmp = _aside(path)
-        tmp.write_text(formats.dump(records, "json"), encoding="utf-8")
-        tmp.replace(path)
-        _register(d)
+        try:
+            _keep_version(d, path)
+            tmp.write_text(formats.dump(records, "json"), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as e:
+            # A full disk or a read-only folder: the dataset on disk is the previous one, whole.
+            tmp.unlink(missing_ok=True)
+            raise DatasetError(f"Not saved: {e.strerror or e} while writing {path.name}. The saved "
+                               "dataset is unchanged; free some disk space (old runs and checkpoints "
+                               "under the data root) and save again.") from e
+        try:
+            _register(d)
+        except OSError as e:
+            raise DatasetError(f"Saved {path.name}, but the trainer's list of datasets could not be "
+                               f"rewritten ({e.strerror or e}): free some disk space and save again "
+                               "before training on it.") from e
     return path
 
 
@@ -97,7 +122,11 @@ def _keep_version(d: Path, path: Path) -> None:
         vdir.mkdir(parents=True, exist_ok=True)
         t = time.time_ns()  # one clock reading, so names sort in save order
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t / 1e9)) + f".{t % 10**9:09d}"
-        shutil.copy2(path, vdir / f"{stamp}.json")
+        try:
+            shutil.copy2(path, vdir / f"{stamp}.json")
+        except OSError:
+            (vdir / f"{stamp}.json").unlink(missing_ok=True)  # no half-copied version is listed
+            raise
 
 
 def versions(s: config.Settings, name: str) -> list[Path]:
@@ -129,7 +158,13 @@ def export(s: config.Settings, name: str, to: str, kind: str) -> Path:
     except formats.FormatError as e:
         raise DatasetError(str(e)) from e
     path = s.path("exports") / f"{name}.{to}.{kind}"
-    path.write_text(text, encoding="utf-8")
+    tmp = _aside(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DatasetError(f"Not exported: {e.strerror or e}. Free some disk space and export again.") from e
     return path
 
 
@@ -145,8 +180,11 @@ def _register(d: Path) -> None:
             continue  # a broken file is reported when opened, never registered
         info[p.stem] = {"file_name": p.name, **formats.INFO[fmt]}
     tmp = _aside(d / "dataset_info.json")
-    tmp.write_text(json.dumps(info, ensure_ascii=False, indent=1))
-    tmp.replace(d / "dataset_info.json")
+    try:
+        tmp.write_text(json.dumps(info, ensure_ascii=False, indent=1))
+        tmp.replace(d / "dataset_info.json")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def info_entry(fmt: str, file_name: str) -> dict:

@@ -34,22 +34,30 @@ def merged_dir(s: config.Settings, job: Job) -> Path:
     return s.models / f"{Path(job.spec['model']).name}-{job.name}"
 
 
+EXPORTER = Path(__file__).with_name("lf_export.py")
+
+
 def merge(s: config.Settings, store: JobStore, train_job_id: str, user: str | None = None) -> Job:
     job, adapter = _trained(store, train_job_id)
     target = merged_dir(s, job)
     if (target / "config.json").exists():
         raise ExportError(f"{target.name} is already merged: find it on the Models tab.")
+    for other in store.list(kind="merge"):
+        if other.spec.get("train_job") == job.id and store.refresh(other).status in ("queued", "running"):
+            raise ExportError(f"{job.name} is being merged already ({other.name}): wait for it.")
     base = Path(job.spec["model"])
-    folder = store.new_folder("merge")
-    job_id, path = folder
+    job_id, path = store.new_folder("merge")
+    # Written beside the target (a hidden name the Models tab skips), renamed when complete.
+    partial = target.with_name(f".{target.name}.partial")
     cfg = {"model_name_or_path": str(base), "adapter_name_or_path": str(adapter),
            "template": models.template_for(base), "finetuning_type": "lora",
-           "trust_remote_code": False, "export_dir": str(target), "export_size": 5,
+           "trust_remote_code": False, "export_dir": str(partial), "export_size": 5,
            "export_device": "cpu", "export_legacy_format": False}
     (path / "export.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = training.train_env(s, path)
-    return store.launch("merge", f"merge {job.name}", [training.cli(s), "export",
-                        str(path / "export.yaml")], spec={"train_job": job.id, "export_dir": str(target)},
+    cmd = [s.train_python, "-I", str(EXPORTER), str(partial), str(target), "--",
+           training.cli(s), "export", str(path / "export.yaml")]
+    return store.launch("merge", f"merge {job.name}", cmd, spec={"train_job": job.id, "export_dir": str(target)},
                         env=env, job_id=job_id, folder=path, owner=user)
 
 

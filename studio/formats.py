@@ -53,24 +53,50 @@ def detect(records: list) -> str:
                       "instruction/input/output (Alpaca), conversations (ShareGPT) or messages (OpenAI).")
 
 
-def read(path: Path, mapping: dict | None = None) -> tuple[str, list[dict]]:
+def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) -> tuple[str, list[dict]]:
     """(format, records) from a .json, .jsonl or .csv file. CSV columns are mapped onto Alpaca
     fields or chat columns by `mapping` ({our column: their column}), or by equal names."""
+    from studio.kbreaders import decode
+
     path = Path(path)
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    if max_mib is not None and path.stat().st_size > max_mib << 20:
+        raise FormatError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MiB, over the limit of "
+                          f"{max_mib} MiB (STUDIO_UPLOAD_MAX_MIB): split it, or raise the limit.")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise FormatError(f"{path.name} is empty: export the data again and pick the new file.")
+    # What Chinese Windows and Excel save is GBK, not UTF-8: decoded as such, not mangled.
+    text = decode(raw)
+    if "\ufffd" in text:
+        raise FormatError(f"{path.name} is neither UTF-8 nor GBK text: save it again as UTF-8 "
+                          "(in Excel: Save As, CSV UTF-8) and import that file.")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_csv(text, mapping or {})
     try:
         if suffix == ".jsonl":
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            records = []
+            for n, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as e:  # the file's own line, not the line within it
+                    raise FormatError(f"{path.name} line {n} is not valid JSON: {e.msg} (column "
+                                      f"{e.colno}). Fix that line and import again.") from e
         else:
             records = json.loads(text)
             if isinstance(records, dict):  # {"data": [...]} and similar wrappers
                 records = next((v for v in records.values() if isinstance(v, list)), None)
     except json.JSONDecodeError as e:
         raise FormatError(f"{path.name} is not valid JSON (line {e.lineno}): {e.msg}") from e
-    return detect(records), records
+    fmt = detect(records)
+    odd = [i for i, r in enumerate(records, start=1) if not isinstance(r, dict)]
+    if odd:
+        raise FormatError(f"{path.name}: example {odd[0]} is {type(records[odd[0] - 1]).__name__}, not an "
+                          f"object{f' (and {len(odd) - 1} more)' if len(odd) > 1 else ''}: every example "
+                          "must be a JSON object with the same fields.")
+    return fmt, records
 
 
 def _read_csv(text: str, mapping: dict) -> tuple[str, list[dict]]:

@@ -49,5 +49,7 @@ def push(s: config.Settings, folder: Path, repo_id: str, private: bool = True,
                            "access to that namespace.") from e
         raise HubError(f"The hub answered {code} for {repo_id}: {e}") from e
     except (OSError, httpx.HTTPError) as e:  # no network, DNS, proxy (the hub client is httpx)
-        raise HubError(f"Could not reach the hub to publish {repo_id}: {e}") from e
+        raise HubError(f"Could not reach the Hugging Face hub to publish {repo_id} ({type(e).__name__}): "
+                       "this machine is offline or the hub is blocked here; the files stay on disk, "
+                       "publish again when it is online.") from e
     return str(info.commit_url if hasattr(info, "commit_url") else info)

@@ -30,6 +30,34 @@ def safe_name(name: str) -> str:
     return base
 
 
+def safe_path(name: str) -> str:
+    """A document's name with its folders kept ("manuals/sub/b.md"), each part a safe name, no
+    part "." or "..": two files of the same name in different folders stay two documents, and
+    "a/b.txt" and "a_b.txt" stay apart."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p.strip(". ")]
+    clean = [q for q in (_SAFE.sub("_", p).strip("._") for p in parts) if q]
+    if not clean:
+        raise ReadError(f"'{name}' is not a usable file name.")
+    return "/".join(clean)
+
+
+def distinct(names: list[str]) -> list[tuple[str, str | None]]:
+    """Each name of one batch made unique: a repeat becomes "README-2.md" (browsers send a
+    folder's files without their folders), with a note saying so; (name, note or None)."""
+    seen, out = set(), []
+    for name in names:
+        final, n = name, 2
+        stem, dot, ext = name.rpartition(".") if "." in name.rsplit("/", 1)[-1] else (name, "", "")
+        while final in seen:
+            final, n = f"{stem}-{n}{dot}{ext}", n + 1
+        seen.add(final)
+        out.append((final, None if final == name else
+                    f"another file in this upload is also named {name}: this one is stored as {final} "
+                    "(a browser sends a folder's files without their folder names; upload the folder "
+                    "as a zip to keep them)"))
+    return out
+
+
 def decode(raw: bytes) -> str:
     """UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312, what Chinese
     Windows saves), else the best guess of charset_normalizer."""
@@ -123,9 +151,17 @@ def read(path: Path, name: str) -> list:
     return docs
 
 
-def expand(paths: list[Path], scratch: Path) -> list[tuple[Path, str]]:
+def too_big(size: int, max_bytes: int) -> str | None:
+    if size <= max_bytes:
+        return None
+    return (f"{size / 2**20:.0f} MiB, over the limit of {max_bytes >> 20} MiB (STUDIO_UPLOAD_MAX_MIB): "
+            "split it, or raise the limit")
+
+
+def expand(paths: list[Path], scratch: Path, max_bytes: int = MAX_UNZIPPED) -> list[tuple[Path, str]]:
     """Uploaded files, folders and zips -> (file, name to store it under). Zips are unpacked into
-    scratch (inside the data root) with every member checked to stay there."""
+    scratch (inside the data root) with every member checked to stay there, and their contents
+    kept under max_bytes in all (zip bombs)."""
     out: list[tuple[Path, str]] = []
     for p in paths:
         p = Path(p)
@@ -133,13 +169,13 @@ def expand(paths: list[Path], scratch: Path) -> list[tuple[Path, str]]:
             out += [(f, f.relative_to(p.parent).as_posix()) for f in sorted(p.rglob("*"))
                     if f.is_file() and not f.name.startswith(".")]
         elif p.suffix.lower() == ".zip":
-            out += _unzip(p, scratch)
+            out += _unzip(p, scratch, max_bytes)
         else:
             out.append((p, p.name))
     return out
 
 
-def _unzip(p: Path, scratch: Path) -> list[tuple[Path, str]]:
+def _unzip(p: Path, scratch: Path, max_bytes: int = MAX_UNZIPPED) -> list[tuple[Path, str]]:
     try:
         zf = zipfile.ZipFile(p)
     except zipfile.BadZipFile:
@@ -147,8 +183,9 @@ def _unzip(p: Path, scratch: Path) -> list[tuple[Path, str]]:
     with zf:
         members = [m for m in zf.infolist() if not m.is_dir() and not Path(m.filename).name.startswith(".")
                    and "__MACOSX" not in m.filename]
-        if sum(m.file_size for m in members) > MAX_UNZIPPED:
-            raise ReadError(f"{p.name}: unpacks to more than {MAX_UNZIPPED >> 20} MiB")
+        big = too_big(sum(m.file_size for m in members), max_bytes)
+        if big:  # the sizes the zip declares, checked before anything is unpacked
+            raise ReadError(f"{p.name} unpacks to {big}")
         dest = scratch / safe_name(p.stem)
         out = []
         for m in members:
@@ -161,6 +198,13 @@ def _unzip(p: Path, scratch: Path) -> list[tuple[Path, str]]:
             if not target.is_relative_to(dest.resolve()):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(m))
+            with zf.open(m) as src, open(target, "wb") as dst:
+                # A member may lie about its size: never write more than it declared.
+                left = m.file_size
+                while chunk := src.read(min(1 << 20, left + 1)):
+                    left -= len(chunk)
+                    if left < 0:
+                        raise ReadError(f"{p.name}: {m.filename} is larger than the zip says; not unpacked")
+                    dst.write(chunk)
             out.append((target, f"{p.name}/{m.filename}"))
     return out

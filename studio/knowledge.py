@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import config, kbmodels, kbreaders, kbsearch, kbstore
-from studio.kbreaders import SUFFIXES, KnowledgeError, ReadError, safe_name  # noqa: F401  (re-exported)
+from studio import config, kbmodels, kbreaders, kbsearch, kbstore, kbtasks
+from studio.kbreaders import SUFFIXES, KnowledgeError, ReadError, safe_name, safe_path  # noqa: F401  (re-exported)
 from studio.kbsearch import Hit  # noqa: F401  (re-exported)
 
 SPLITTERS = ("sentence", "token")
@@ -45,7 +45,7 @@ class FileReport:
     warning: str = ""
 
 
-class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin):
+class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, kbtasks.TasksMixin):
     def __init__(self, s: config.Settings):
         self.s = s
         self.root = s.path("knowledge")
@@ -191,7 +191,11 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin):
 
     # --- ingestion ----------------------------------------------------------------------------
     def _ingest_one(self, b: Base, path: Path, name: str, progress=None) -> FileReport:
-        rep = FileReport(name=safe_name(name))
+        rep = FileReport(name=safe_path(name))
+        big = kbreaders.too_big(path.stat().st_size, self.s.upload_max_mib << 20)
+        if big:
+            rep.error = f"{name} is {big}."
+            return rep
         try:
             docs = kbreaders.read(path, rep.name)
         except ReadError as e:
@@ -220,7 +224,10 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin):
                 self._pending[b.collection] = self._pending[b.collection] - ids
         dest = self.files_dir(b) / rep.name
         if path.resolve() != dest.resolve():
-            shutil.copyfile(path, dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{time.time_ns():x}.tmp")
+            shutil.copyfile(path, tmp)
+            tmp.replace(dest)  # a kept copy is never half written
         rep.chunks = len(nodes)
         return rep
 
@@ -269,10 +276,16 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin):
         scratch = self.root / "unpacked" / f"{time.time_ns():x}"
         try:
             try:
-                items = kbreaders.expand([Path(p) for p in paths], scratch)
+                items = kbreaders.expand([Path(p) for p in paths], scratch, self.s.upload_max_mib << 20)
             except ReadError as e:
                 return [FileReport(name="", error=str(e))]
             reports, done_chunks = [], 0
+            # Stored names keep their folders; a repeat within the batch gets its own name.
+            reports += [FileReport(name=n, error=f"'{n}' is not a usable file name.")
+                        for _, n in items if not self._usable(n)]
+            items = [(p, self._usable(n)) for p, n in items if self._usable(n)]
+            names = kbreaders.distinct([n for _, n in items])
+            items, notes = [(p, final) for (p, _), (final, _) in zip(items, names)], [nt for _, nt in names]
             for i, (path, name) in enumerate(items):
                 def step(k, n, i=i):
                     if progress:
@@ -280,13 +293,23 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin):
                 try:
                     reports.append(self._ingest_one(b, path, name, step))
                 except Exception as e:  # an engine failure on one file (memory, disk): report it, go on
-                    reports.append(FileReport(name=safe_name(name), error=f"{name}: {type(e).__name__}: {e}"))
+                    reports.append(FileReport(name=name, error=f"{name}: {type(e).__name__}: {e}"))
+                if notes[i]:
+                    w = reports[-1].warning
+                    reports[-1].warning = notes[i] + (f"; {w}" if w else "")
                 done_chunks += reports[-1].chunks
                 if progress:
                     progress(i + 1, len(items), done_chunks)
             return reports
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    @staticmethod
+    def _usable(name: str) -> str | None:
+        try:
+            return safe_path(name)
+        except ReadError:
+            return None
 
     def add_file(self, upload, base: str | None = None) -> tuple[str, int]:
         """One file; raises KnowledgeError with the reason if it cannot be read."""
@@ -295,35 +318,10 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin):
             raise KnowledgeError(rep.error)
         return rep.name, rep.chunks
 
-    def start_ingest(self, paths: list, base: str | None = None, cleanup: bool = False) -> str:
-        """ingest() in a background thread; poll tasks[id] for progress and the report.
-        cleanup deletes the source files that went in (they now live in the base's folder)."""
-        self.base(base)
-        task_id = f"ingest-{time.time_ns():x}"
-        task = self.tasks[task_id] = {"status": "running", "files": 0, "total": len(paths), "chunks": 0,
-                                      "reports": [], "base": base, "started": time.time()}
-
-        def progress(files, total, chunks):
-            task.update(files=files, total=total, chunks=chunks)
-
-        def work():
-            try:
-                task["reports"] = self.ingest(paths, base, progress)
-                task["status"] = "succeeded"
-                if cleanup:
-                    for p, r in zip(paths, task["reports"]):
-                        if not r.error:
-                            Path(p).unlink(missing_ok=True)
-            except Exception as e:  # never lose the failure in a thread
-                task.update(status="failed", error=f"{type(e).__name__}: {e}")
-
-        threading.Thread(target=work, daemon=True, name=task_id).start()
-        return task_id
-
     def delete(self, name: str, base: str | None = None) -> None:
         b = self.base(base)
         self._delete_points(b, name)
-        (self.files_dir(b) / safe_name(name)).unlink(missing_ok=True)
+        (self.files_dir(b) / safe_path(name)).unlink(missing_ok=True)
 
 
 def context_for(kb: Knowledge, question: str, base: str | None = None) -> list[Hit]:

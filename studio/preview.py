@@ -18,6 +18,8 @@ class PreviewError(RuntimeError):
 
 def render(s: config.Settings, fmt: str, records: list[dict], rows: list[int], cutoff_len: int,
            model_dir: Path | None = None, with_segments: bool = True) -> list[dict]:
+    if not 16 <= int(cutoff_len or 0) <= 131072:
+        raise PreviewError("Cutoff length must be between 16 and 131072 tokens (what the trainer keeps of each row).")
     model_dir = Path(model_dir or models.active_model(s))
     req = {"model": str(model_dir), "template": models.template_for(model_dir),
            "cutoff_len": int(cutoff_len), "info": {"file_name": "-", **formats.INFO[fmt]},

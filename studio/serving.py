@@ -112,6 +112,9 @@ def check_options(s: config.Settings, opts: DeployOptions) -> None:
         raise ServeError("KV-cache space must be between 1 and 1024 GiB.")
     if not 0.1 <= float(opts.gpu_memory_share) <= 0.98:
         raise ServeError("GPU memory share must be between 0.1 and 0.98.")
+    if int(opts.tensor_parallel) < 1 or int(opts.max_loras) < 1 or int(opts.max_lora_rank) < 0:
+        raise ServeError("Tensor parallel size and max adapters must be at least 1, the max LoRA rank "
+                         "0 (the adapters' own) or more.")
     if int(opts.tensor_parallel) > max(1, gpu_count()):
         raise ServeError(f"Tensor parallel size {opts.tensor_parallel} needs as many GPUs; "
                          f"this machine has {gpu_count()}.")

@@ -31,6 +31,20 @@ class StartupError(RuntimeError):
         self.key, self.params = key, params
 
 
+def check_port(host: str, port: int) -> None:
+    """Before minutes of start-up: is the port free? A second studio, or another program, on it
+    would otherwise end the start in a uvicorn traceback."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As uvicorn binds: a port a finished studio left in TIME_WAIT is free, a listening one is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            raise StartupError("e_port_busy", port=port, host=host, why=e.strerror or str(e)) from e
+
+
 @dataclass
 class Notice:
     key: str

@@ -11,9 +11,10 @@ def test_dataset_tab_actions(studio, tmp_path):
     csv = tmp_path / "faq.csv"
     csv.write_text("question,answer\nHow long is the warranty?,Two years.\n退货期限？,\n",
                    encoding="utf-8")
-    table, fmt, report = c.predict(handle_file(str(csv)), "instruction=question, output=answer",
-                                   api_name="/import_dataset")
+    table, fmt, save_as, report = c.predict(handle_file(str(csv)), "instruction=question, output=answer",
+                                            api_name="/import_dataset")
     assert fmt == "alpaca" and len(table["data"]) == 2
+    assert save_as == "faq"  # the file's name, not the dataset loaded before: Save overwrites nothing
     assert "Imported 2 rows" in report and "row 2: output is empty" in report
     table["data"][1][2] = "15天。"
     assert "no problems" in c.predict(table, "alpaca", 256, api_name="/check_dataset")

@@ -84,7 +84,18 @@ def test_folders_and_zips_expand_and_zip_members_stay_inside(tmp_path):
     for path, _ in items[2:]:
         assert path.resolve().is_relative_to(scratch.resolve())  # '..' cannot climb out
     assert items[2][0].read_text() == "15 days"
-    assert knowledge.safe_name(names[3]) == "docs.zip_.._.._escape.txt"  # stored flat, inside
+    assert knowledge.safe_path(names[3]) == "docs.zip/escape.txt"  # '..' dropped: stored inside
+    assert knowledge.safe_path(names[1]) == "manuals/sub/b.md"  # folders kept
+
+
+def test_names_stay_apart_with_their_folders_and_repeats_are_renamed_with_a_note():
+    assert knowledge.safe_path("a/b.txt") != knowledge.safe_path("a_b.txt")
+    assert knowledge.safe_path("x/README.md") != knowledge.safe_path("y/README.md")
+    with pytest.raises(knowledge.KnowledgeError):
+        knowledge.safe_path("../..")
+    out = kbreaders.distinct(["README.md", "README.md", "notes", "notes", "README.md"])
+    assert [n for n, _ in out] == ["README.md", "README-2.md", "notes", "notes-2", "README-3.md"]
+    assert out[0][1] is None and "stored as README-2.md" in out[1][1] and "zip" in out[1][1]
 
 
 def test_zip_names_from_chinese_windows_are_read_as_gbk(tmp_path):
