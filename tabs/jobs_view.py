@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import serving
-from tabs.context import Ctx
+from tabs.context import Ctx, Problem
 from tabs.i18n import msg, status
 
 
@@ -24,10 +24,10 @@ def ready_deployment(ctx: Ctx, job, request):
     st = serving.state(ctx.store, job, probe=False) if job is not None else None
     if st in ("failed", "lost", "cancelled", "succeeded"):
         why = f": {job.error.splitlines()[0]}" if job.error and st != "cancelled" else ""
-        raise gr.Error(msg(request, "m_serve_gone", name=job.name, id=job.id,
+        raise Problem(msg(request, "m_serve_gone", name=job.name, id=job.id,
                            status=status(request, st), why=why))
     if st != "ready":
-        raise gr.Error(msg(request, "m_deploy_first"))
+        raise Problem(msg(request, "m_deploy_first"))
     return job
 
 

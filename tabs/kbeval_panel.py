@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 from studio import kbeval, knowledge
 from studio.kbreaders import decode
-from tabs.context import Ctx
-from tabs.i18n import L
+from tabs import charts
+from tabs.context import Ctx, Problem
+from tabs.i18n import L, msg
 
 KS = (1, 3, 5)
 
@@ -24,16 +24,16 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
     labelled = gr.Code(label=L("k_eval_set"), language=None, lines=8, max_lines=16, interactive=True)
     run = gr.Button(L("k_eval_run"), variant="primary")
     scores = gr.Dataframe(headers=["search", *[f"recall@{k}" for k in KS], "MRR"], interactive=False,
-                          label=L("k_eval_scores"))
+                          label=L("k_eval_scores"), visible=False)  # shown once filled, headers translated
     per_question = gr.Dataframe(headers=["question", "document", "hybrid", "dense", "BM25"],
                                 interactive=False, wrap=True, label=L("k_eval_ranks"),
-                                column_widths=["46%", "24%", "10%", "10%", "10%"])
+                                column_widths=["46%", "24%", "10%", "10%", "10%"], visible=False)
 
     def sample(lang):
         try:
             name, text = kbeval.load_sample(ctx.kb, lang)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return gr.update(choices=[b.name for b in ctx.kb.bases()], value=name), text
 
     def sample_en():
@@ -45,20 +45,22 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
     def read_upload(f):
         return decode(Path(f).read_bytes()) if f else ""
 
-    def do_run(name, text):
+    def do_run(name, text, request: gr.Request):
         try:
             items = kbeval.parse(text)
             res = kbeval.evaluate(ctx.kb, items, name, ks=KS)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
-        label = {"hybrid": "hybrid (RRF)", "dense": "dense", "sparse": "BM25", "rerank": "hybrid + rerank"}
+            raise Problem(str(e))
+        label = {"hybrid": msg(request, "mode_hybrid") + " (RRF)", "dense": msg(request, "mode_dense"),
+                 "sparse": "BM25", "rerank": msg(request, "mode_hybrid") + " + rerank"}
         table = [[label[m], *[round(r[f"recall@{k}"], 3) for k in KS], round(r["mrr"], 3)]
                  for m, r in res.items()]
         ranks = [[it.question, it.document, *[r["ranks"][i] or "-" for r in res.values()]]
                  for i, it in enumerate(items)]
         cols = ["question", "document", *[label[m] for m in res]]
         widths = ["40%", "22%", *[f"{38 // len(res)}%"] * len(res)]  # a column per search, the reranked one too
-        return table, gr.update(value=pd.DataFrame(ranks, columns=cols), column_widths=widths)
+        return (charts.table(request, table, ["search", *[f"recall@{k}" for k in KS], "MRR"], visible=True),
+                charts.table(request, ranks, cols, column_widths=widths, visible=True))
 
     en.click(sample_en, None, [base, labelled], api_name="eval_sample_en")
     zh.click(sample_zh, None, [base, labelled], api_name="eval_sample_zh")

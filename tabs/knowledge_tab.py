@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 import gradio as gr
-import pandas as pd
 
 from studio import knowledge, owners
 from tabs import kbeval_panel
-from tabs.context import Ctx, user
+from tabs import confirm
+from tabs.charts import table
+from tabs.context import Ctx, Problem, user
 from tabs.i18n import L, msg
 
 HIT_COLS = ["score", "dense", "BM25", "file", "chunk", "text"]
@@ -30,6 +31,9 @@ def facts(ctx: Ctx, name: str | None, request: gr.Request | None = None) -> str:
                splitter=b.splitter, n=n, where=ctx.s.qdrant_url or msg(request, "k_local"))
     if b.rerank_model:
         text += msg(request, "k_reranked", model=b.rerank_model)
+    for t in ctx.kb.tasks.values():
+        if t.get("resumed") and t["status"] == "running" and (t["base"] or "default") == b.name:
+            text += "\n\n" + msg(request, "k_resumed", files=t["files"], total=t["total"], chunks=t["chunks"])
     return text + (f"\n\n⚠️ {note}" if note else "")
 
 
@@ -44,9 +48,10 @@ def build(ctx: Ctx) -> dict:
                 new_name = gr.Textbox(label=L("k_name"))
                 embed = gr.Textbox(value=ctx.s.embed_model, label=L("k_embed"), info=L("i_k_embed"))
                 with gr.Row():
-                    size = gr.Number(value=ctx.s.chunk_tokens, precision=0, minimum=16, label=L("k_size"))
-                    overlap = gr.Number(value=ctx.s.chunk_overlap, precision=0, minimum=0, label=L("k_overlap"))
-                splitter = gr.Radio(list(knowledge.SPLITTERS), value="sentence", label=L("k_splitter"),
+                    size = gr.Number(value=ctx.s.chunk_tokens, precision=0, label=L("k_size"))
+                    overlap = gr.Number(value=ctx.s.chunk_overlap, precision=0, label=L("k_overlap"))
+                splitter = gr.Radio([(L("split_" + k), k) for k in knowledge.SPLITTERS], value="sentence",
+                                    label=L("k_splitter"),
                                     info=L("i_k_splitter"))
                 with gr.Row():
                     create = gr.Button(L("k_create"))
@@ -69,28 +74,30 @@ def build(ctx: Ctx) -> dict:
         with gr.Column(scale=2):
             with gr.Row():
                 query = gr.Textbox(label=L("query"), scale=4)
-                mode = gr.Radio(["hybrid", "dense", "sparse"], value="hybrid", label=L("k_mode"), scale=2)
+                mode = gr.Radio([(L("mode_" + m), m) for m in ("hybrid", "dense", "sparse")], value="hybrid",
+                                label=L("k_mode"), scale=2)
                 search = gr.Button(L("search"), scale=1)
             hits = gr.Dataframe(headers=HIT_COLS, interactive=False, wrap=True, label=L("hits"),
-                                column_widths=WIDTHS)
+                                column_widths=WIDTHS, visible=False)  # shown once filled, headers translated
             chunks = gr.Dataframe(headers=["chunk", "page", "tokens", "text"], interactive=False,
-                                  wrap=True, label=L("k_chunk_list"), max_height=400)
+                                  wrap=True, label=L("k_chunk_list"), max_height=400,
+                                  visible=False)
             with gr.Accordion(L("k_eval"), open=False):
                 kbeval_panel.build(ctx, base)
 
-    def listing(name):
+    def listing(name, request=None):
         try:
             rows = [[n, c] for n, c in ctx.kb.documents(name)]
         except knowledge.KnowledgeError:
             rows = []
-        return rows, gr.update(choices=[r[0] for r in rows], value=None)
+        return table(request, rows, ["file", "chunks"]), gr.update(choices=[r[0] for r in rows], value=None)
 
     def pick(name, request: gr.Request):
         try:
             current = ctx.kb.base(name).rerank_model
         except knowledge.KnowledgeError:
             current = ""
-        return facts(ctx, name, request), *listing(name), current
+        return facts(ctx, name, request), *listing(name, request), current
 
     def bases_update(value):
         return gr.update(choices=_names(ctx), value=value)
@@ -99,13 +106,13 @@ def build(ctx: Ctx) -> dict:
         try:
             owners.check_thing(ctx.s, ctx.store, "kb", name, user(request), action)
         except owners.NotAllowed as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
 
     def do_create(name, model, sz, ov, sp, request: gr.Request):
         try:
             b = ctx.kb.create_base(name, model, int(sz or 0) or None, None if ov is None else int(ov), sp)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         ctx.store.set_owner("kb", b.name, user(request))
         return bases_update(b.name)
 
@@ -114,7 +121,7 @@ def build(ctx: Ctx) -> dict:
         try:
             renamed = ctx.kb.rename_base(old, new).name
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         ctx.store.set_owner("kb", renamed, ctx.store.owner("kb", old))
         ctx.store.forget_owner("kb", old)
         return bases_update(renamed)
@@ -124,7 +131,7 @@ def build(ctx: Ctx) -> dict:
         try:
             ctx.kb.set_reranker(name, model)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return facts(ctx, name, request)
 
     def do_drop(name, request: gr.Request):
@@ -132,7 +139,7 @@ def build(ctx: Ctx) -> dict:
         try:
             ctx.kb.delete_base(name)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         ctx.store.forget_owner("kb", name)
         return bases_update(_names(ctx)[0])
 
@@ -140,12 +147,12 @@ def build(ctx: Ctx) -> dict:
         """Starts ingestion in the background and follows it; closing the page does not stop it."""
         paths = list(paths or []) + list(dir_paths or [])
         if not paths:
-            raise gr.Error(msg(request, "m_no_files"))
+            raise Problem(msg(request, "m_no_files"))
         mine(name, "add documents to", request)
         try:
             t = ctx.kb.tasks[ctx.kb.start_ingest(paths, name)]
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         while t["status"] == "running":
             bar((t["files"], max(t["total"], 1)), desc=f"{t['chunks']} chunks", unit="files")
             yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
@@ -158,28 +165,30 @@ def build(ctx: Ctx) -> dict:
             if r.warning:
                 lines.append(f"  - ⚠️ {r.warning}")
         yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
-               "\n".join(lines), *listing(name), facts(ctx, name, request), None)
+               "\n".join(lines), *listing(name, request), facts(ctx, name, request), None)
 
     def do_delete(name, d, request: gr.Request):
         if not d:
-            raise gr.Error(msg(request, "m_pick_doc"))
+            raise Problem(msg(request, "m_pick_doc"))
         mine(name, "delete documents from", request)
         try:
             ctx.kb.delete(d, name)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
-        return msg(request, "m_deleted", name=d), *listing(name)
+            raise Problem(str(e))
+        # The base's facts too: its chunk count changed.
+        return msg(request, "m_deleted", name=d), *listing(name, request), facts(ctx, name, request)
 
     def do_chunks(name, d, request: gr.Request):
         if not d:
-            raise gr.Error(msg(request, "m_pick_doc"))
-        return [[c["chunk"], c["page"], c["tokens"], c["text"]] for c in ctx.kb.chunks(d, name)]
+            raise Problem(msg(request, "m_pick_doc"))
+        return table(request, [[c["chunk"], c["page"], c["tokens"], c["text"]] for c in ctx.kb.chunks(d, name)],
+                     ["chunk", "page", "tokens", "text"], visible=True)
 
-    def do_search(name, q, m):
+    def do_search(name, q, m, request: gr.Request):
         try:
             found = ctx.kb.search(q, top_k=max(ctx.s.top_k, 5), base=name, mode=m)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
 
         def pair(rank, score):  # rank · score in one list; blank when the chunk was not in it
             return "" if rank is None else f"{rank} · {score:.3g}"
@@ -191,17 +200,24 @@ def build(ctx: Ctx) -> dict:
                 for h in found]
         cols = [*HIT_COLS[:3], *(["rerank"] if reranked else []), *HIT_COLS[3:]]
         widths = [*WIDTHS[:3], *(["12%"] if reranked else []), *WIDTHS[3:5], "34%" if reranked else WIDTHS[5]]
-        return gr.update(value=pd.DataFrame(rows, columns=cols), column_widths=widths)
+        return table(request, rows, cols, column_widths=widths, visible=True)
 
     ctx.demo.load(pick, base, [about, docs, doc, rerank])
     base.change(pick, base, [about, docs, doc, rerank], api_name=False)
     create.click(do_create, [new_name, embed, size, overlap, splitter], base, api_name="create_base")
     rename.click(do_rename, [base, new_name], base, api_name="rename_base")
-    drop.click(do_drop, base, base, api_name="delete_base")
+    def ask_drop(request, name):
+        try:
+            return msg(request, "q_delete_base", name=name, n=len(ctx.kb.documents(name)))
+        except knowledge.KnowledgeError:
+            return ""  # gone already: the action says so
+
+    confirm.guard(drop, ask_drop, do_drop, [base], [base], api_name="delete_base")
     set_rerank.click(do_set_rerank, [base, rerank], about, api_name="set_reranker")
     ingest.click(do_ingest, [base, files, folder], [progress, report, docs, doc, about, files],
                  api_name="ingest")
-    delete.click(do_delete, [base, doc], [report, docs, doc], api_name="delete_document")
+    confirm.guard(delete, lambda request, name, d: msg(request, "q_delete_doc", doc=d, base=name) if d else "",
+                  do_delete, [base, doc], [report, docs, doc, about], api_name="delete_document")
     show.click(do_chunks, [base, doc], chunks, api_name="chunks")
     search.click(do_search, [base, query, mode], hits, api_name="search",
                  concurrency_limit=ctx.s.chat_concurrency)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import estimate, models
-from tabs.context import Ctx, user
+from tabs.context import KEEP, Ctx, Problem, user
 from tabs.i18n import L, msg, zh
 
 # (key in facts, English label, Chinese label, English why, Chinese why)
@@ -121,7 +121,7 @@ def build(ctx: Ctx) -> dict:
         try:
             models.set_active(ctx.s, path, user(request))  # this user's choice, not everyone's
         except models.ModelError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return gr.update(choices=_choices(ctx), value=str(models.active_model(ctx.s, user(request)))), \
             active_facts(ctx, request)
 
@@ -130,7 +130,7 @@ def build(ctx: Ctx) -> dict:
         try:
             f = models.facts(cfg=models.catalog_config(repo_id), name=repo_id)
         except models.ModelError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         if entry:
             f["template"] = entry.template
         return facts_markdown(f, f"**{repo_id}** · {msg(request, 'm_not_downloaded')}", request)
@@ -150,7 +150,7 @@ def build(ctx: Ctx) -> dict:
                    else models.read_config(models.active_model(ctx.s, user(request))))
             return estimate_markdown(cfg, m, r or 1, t, b or 1, sq or 16, ck, g, request)
         except (models.ModelError, ValueError, KeyError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
 
     def show_facts(request: gr.Request):
         return active_facts(ctx, request)
@@ -160,10 +160,10 @@ def build(ctx: Ctx) -> dict:
 
     ctx.demo.load(show_facts, None, facts)
     ctx.demo.load(show_mine, None, local)
-    use.click(activate, local, [local, facts], api_name="use_model")
-    use_folder.click(activate, folder, [local, facts], api_name="use_model_folder")
+    use.click(activate, local, [local, facts], api_name="use_model", show_progress=KEEP)
+    use_folder.click(activate, folder, [local, facts], api_name="use_model_folder", show_progress=KEEP)
     inspect.click(catalog_facts, catalog, facts, api_name="catalog_facts")
-    download.click(fetch, catalog, [local, download_status], api_name="download_model")
+    download.click(fetch, catalog, [local, download_status], api_name="download_model", show_progress=KEEP)
     run_est.click(do_estimate, [which, catalog, method, rank, targets, batch, seq, ckpt, gpu_gib],
                   est_out, api_name="estimate_memory")
     return {"active_model_facts": facts, "model_choice": local}

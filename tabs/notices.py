@@ -11,7 +11,9 @@ from tabs.i18n import msg
 
 # They stand out from the page: they say what would otherwise fail or be lost.
 CSS = ("#notices { border-left: 4px solid #d97706; background: rgba(217, 119, 6, 0.1); padding: 4px 12px; }"
-       " #account { text-align: right; }")
+       " #account { text-align: right; }"
+       # Table headers break between words, never inside one ("chec-kpoints").
+       " th .wrap, th span.text { word-break: keep-all !important; overflow-wrap: normal !important; }")
 
 
 def text(ctx: Ctx, request: gr.Request | None) -> str:

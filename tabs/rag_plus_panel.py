@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import agentic, graphrag, knowledge, serving
-from tabs.context import Ctx
+from tabs import charts
+from tabs.context import Ctx, Problem
 from tabs.i18n import L, msg
 
 ICONS = {"thought": "💭", "search": "🔎", "calculator": "🧮", "observation": "📄", "answer": "✅", "note": "⚠️"}
@@ -17,7 +18,7 @@ def _target(ctx: Ctx, choice: str | None, request) -> tuple[str, str, str, int]:
     job_id, _, name = (choice or "").partition("|")
     job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
     if job is None or job.kind != "serve" or serving.state(ctx.store, job) != "ready":
-        raise gr.Error(msg(request, "m_deploy_first"))
+        raise Problem(msg(request, "m_deploy_first"))
     context = int(job.spec.get("options", {}).get("max_model_len") or ctx.s.serve_max_model_len)
     return serving.base_url(job), serving.api_key(job) or "", name or serving.served_models(job)[0], context
 
@@ -33,7 +34,7 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
         build_btn = gr.Button(L("rp_build"), size="sm")
         show_btn = gr.Button(L("rp_show"), size="sm")
     graph = gr.Dataframe(headers=["subject", "relation", "object"], interactive=False, label=L("rp_graph"),
-                         max_height=300)
+                         max_height=300, visible=False)  # shown once filled, headers translated
 
     def render(r: agentic.Run, request, done: bool) -> str:
         lines = [f"{ICONS.get(s.kind, '•')} **{s.kind}**: {s.text}" for s in list(r.steps)]
@@ -46,7 +47,7 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
     def do_agent(q, choice, kb_name, request: gr.Request):
         """Steps appear as the agent takes them."""
         if not (q or "").strip():
-            raise gr.Error(msg(request, "m_question"))
+            raise Problem(msg(request, "m_question"))
         url, key, name, context = _target(ctx, choice, request)
         for r, done in agentic.stream(ctx.kb, q.strip(), url, name, key, kb_name, context=context):
             yield render(r, request, done)
@@ -56,23 +57,25 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
         try:
             found = graphrag.build(ctx.kb, kb_name, url, name, key, context=context)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
-        return [list(t) for t in found], msg(request, "rp_built", n=len(found))
+            raise Problem(str(e))
+        return (charts.table(request, [list(t) for t in found], ["subject", "relation", "object"], visible=True),
+                msg(request, "rp_built", n=len(found)))
 
-    def do_show(kb_name):
+    def do_show(kb_name, request: gr.Request):
         try:
-            return [list(t) for t in graphrag.triples(ctx.kb, kb_name)]
+            return charts.table(request, [list(t) for t in graphrag.triples(ctx.kb, kb_name)],
+                                ["subject", "relation", "object"], visible=True)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
 
     def do_graph(q, choice, kb_name, request: gr.Request):
         if not (q or "").strip():
-            raise gr.Error(msg(request, "m_question"))
+            raise Problem(msg(request, "m_question"))
         url, key, name, context = _target(ctx, choice, request)
         try:
             a = graphrag.ask(ctx.kb, q.strip(), kb_name, url, name, key, context=context)
         except knowledge.KnowledgeError as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         facts = "\n".join(f"- {p}" for p in a.paths) or "-"
         return f"🕸️ **{msg(request, 'rp_paths')}**\n{facts}\n\n**{msg(request, 'rp_answer')}**: {a.answer}"
 

@@ -2,30 +2,29 @@
 cancel, resume from a checkpoint, merge, and a plain-words post-mortem when a run fails."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import gradio as gr
-import pandas as pd
 import yaml
 
 from studio import datasets, estimate, export, hub, models, owners, postmortem, trainform, training
 from studio.jobs import JobError
-from tabs.context import Ctx, user
+from tabs.charts import plot, table
+from tabs.context import Ctx, Problem, user
 from tabs.jobs_view import queue_lines
-from tabs.i18n import L, msg, status
-
-EMPTY_LOSS = pd.DataFrame({"step": [], "loss": [], "series": []})
-EMPTY_LR = pd.DataFrame({"step": [], "lr": []})
+from tabs.i18n import L, msg, status, zh
 
 
-def _runs(ctx: Ctx) -> list[tuple[str, str]]:
-    return [(f"{j.name} · {j.status}", j.id) for j in ctx.store.list(kind="train")]
+
+def _runs(ctx: Ctx, request=None) -> list[tuple[str, str]]:
+    return [(f"{j.name} · {status(request, j.status)}", j.id) for j in ctx.store.list(kind="train")]
 
 
 def _postmortem(request, job) -> str:
     if job.status not in ("failed", "lost"):
         return ""
-    found = postmortem.diagnose(job.log_tail(200_000), job.exit_code)
+    found = postmortem.diagnose(job.log_tail(200_000), job.exit_code,
+                                lang="zh" if zh(request) else "en")
     if found is None:
         return msg(request, "m_error", e=job.error)
     lines = [f"**{found.cause}**", f"`{found.evidence}`"] + [f"- {fix}" for fix in found.fixes]
@@ -37,23 +36,27 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None,
     """(progress text, bar, loss frame, lr frame, post-mortem, checkpoints, log) for one run."""
     job = ctx.store.get(job_id) if job_id else None
     if job is None:
-        return msg(request, "m_no_run"), "", EMPTY_LOSS, EMPTY_LR, "", gr.update(choices=[]), ""
+        return (msg(request, "m_no_run"), "", plot(request, [], "step", "loss", "series"),
+                plot(request, [], "step", "lr"), "", gr.update(choices=[]), "")
     job = ctx.store.refresh(job)
     p = training.progress(job)
+    # An ended run has nothing remaining, whatever the trainer's last estimate said.
+    going = job.status in ("queued", "running")
     text = [f"**{job.name}** · " + msg(request, "m_status", status=status(request, job.status)),
             msg(request, "m_step", step=p["step"], total=p["total"] or "?",
-                elapsed=p["elapsed"] or "-", remaining=p["remaining"] or "-")]
-    if p["throughput"]:
+                elapsed=p["elapsed"] or "-", remaining=(p["remaining"] or "-") if going else "-")]
+    if p["throughput"] and going:
         text.append(msg(request, "m_throughput", tps=p["throughput"]))
     text += queue_lines(ctx, job, request)
     if job.spec.get("resumed_from"):
         text.append(msg(request, "m_resumed", ckpt=job.spec["resumed_from"].rsplit("/", 1)[-1]))
     bar = (f'<progress max="100" value="{p["percent"]:.1f}" style="width:100%"></progress>'
            f'<span> {p["percent"]:.0f}%</span>')
-    loss = pd.DataFrame(p["curves"]) if p["curves"] else EMPTY_LOSS
-    lr = pd.DataFrame(p["lr"]) if p["lr"] else EMPTY_LR
+    loss = plot(request, p["curves"], "step", "loss", "series")
+    lr = plot(request, p["lr"], "step", "lr")
     points = [c.name for c in training.checkpoints(job)]
     return ("\n\n".join(text), bar, loss, lr, _postmortem(request, job),
+            # The latest checkpoint, unless the user picked one of this run's.
             gr.update(choices=points, value=chosen if chosen in points else
                       (points[-1] if points else None)), job.log_tail(6000))
 
@@ -62,7 +65,7 @@ RUN_COLUMNS = ["run", "status", "dataset", "rank", "lr", "steps", "last loss", "
                "adapter", "merged"]
 
 
-def runs_rows(ctx: Ctx) -> list[list]:
+def runs_rows(ctx: Ctx, request=None) -> dict:
     """Every run with its config, outcome and artefacts."""
     rows = []
     for job in ctx.store.list(kind="train"):
@@ -70,11 +73,12 @@ def runs_rows(ctx: Ctx) -> list[list]:
         f, p = job.spec.get("form", {}), training.progress(job)
         adapter = training.adapter_dir(job)
         merged = export.merged_dir(ctx.s, job)
-        rows.append([job.name, job.status, f.get("dataset"), f.get("lora_rank"), f.get("learning_rate"),
-                     f"{p['step']}/{p['total'] or '?'}", p["loss"][-1]["loss"] if p["loss"] else "",
+        rows.append([job.name, status(request, job.status), f.get("dataset"), f.get("lora_rank"),
+                     f.get("learning_rate"), f"{p['step']}/{p['total'] or '?'}",
+                     round(p["loss"][-1]["loss"], 4) if p["loss"] else "",
                      len(training.checkpoints(job)), str(adapter) if adapter else "",
                      str(merged) if (merged / "config.json").exists() else ""])
-    return rows
+    return table(request, rows, RUN_COLUMNS)
 
 
 def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine", warm=0.1,
@@ -101,36 +105,35 @@ def build(ctx: Ctx) -> dict:
                 method = gr.Dropdown(choices=[("LoRA", "lora"), (L("full_ft"), "full")],
                                      value=d.method, label=L("method"), scale=1)
             with gr.Row():
-                rank = gr.Number(value=d.lora_rank, label=L("lora_rank"), precision=0, minimum=1)
-                alpha = gr.Number(value=d.lora_alpha, label=L("lora_alpha"), precision=0, minimum=1)
+                rank = gr.Number(value=d.lora_rank, label=L("lora_rank"), precision=0)
+                alpha = gr.Number(value=d.lora_alpha, label=L("lora_alpha"), precision=0)
             target = gr.Dropdown(choices=list(training.TARGETS), value=d.lora_target,
                                  label=L("lora_target"), allow_custom_value=True)
             with gr.Row():
                 lr = gr.Number(value=d.learning_rate, label=L("lr"))
-                epochs = gr.Number(value=d.num_train_epochs, label=L("epochs"), minimum=0)
+                epochs = gr.Number(value=d.num_train_epochs, label=L("epochs"))
             with gr.Row():
-                steps = gr.Number(value=d.max_steps, label=L("max_steps"), precision=0, minimum=0)
-                cutoff = gr.Number(value=d.cutoff_len, label=L("cutoff"), precision=0, minimum=16)
+                steps = gr.Number(value=d.max_steps, label=L("max_steps"), precision=0)
+                cutoff = gr.Number(value=d.cutoff_len, label=L("cutoff"), precision=0)
             with gr.Row():
-                batch = gr.Number(value=d.batch_size, label=L("batch"), precision=0, minimum=1)
-                save = gr.Number(value=d.save_steps, label=L("save_steps"), precision=0, minimum=1)
+                batch = gr.Number(value=d.batch_size, label=L("batch"), precision=0)
+                save = gr.Number(value=d.save_steps, label=L("save_steps"), precision=0)
             with gr.Accordion(L("advanced"), open=False):
                 with gr.Row():
-                    accum = gr.Number(value=d.grad_accum, label=L("grad_accum"), precision=0, minimum=1)
+                    accum = gr.Number(value=d.grad_accum, label=L("grad_accum"), precision=0)
                     sched = gr.Dropdown(choices=list(trainform.SCHEDULERS),
                                         value=d.scheduler, label=L("scheduler"))
                 with gr.Row():
-                    warm = gr.Number(value=d.warmup_ratio, label=L("warmup"), minimum=0, maximum=0.99)
-                    drop = gr.Number(value=d.lora_dropout, label=L("lora_dropout"), minimum=0, maximum=0.99)
-                    val = gr.Number(value=d.val_size, label=L("val_size"), minimum=0, maximum=0.5)
+                    warm = gr.Number(value=d.warmup_ratio, label=L("warmup"))
+                    drop = gr.Number(value=d.lora_dropout, label=L("lora_dropout"))
+                    val = gr.Number(value=d.val_size, label=L("val_size"))
                 ckpt_on = gr.Checkbox(value=d.grad_ckpt, label=L("grad_ckpt"))
                 # Shown where they can run; elsewhere greyed out with the reason.
-                cuda_note = None if ctx.s.gpu else trainform.NEEDS_CUDA
                 q4 = gr.Checkbox(value=False, label=L("qlora"), interactive=ctx.s.gpu,
-                                 info=cuda_note[0] if cuda_note else None)
-                ds_stage = gr.Dropdown(choices=[("off", ""), ("ZeRO-2", "2"), ("ZeRO-3", "3")],
+                                 info=None if ctx.s.gpu else L("i_qlora_cuda"))
+                ds_stage = gr.Dropdown(choices=[(L("off"), ""), ("ZeRO-2", "2"), ("ZeRO-3", "3")],
                                        value="", label=L("deepspeed"), interactive=ctx.s.gpu,
-                                       info=cuda_note[1] if cuda_note else None)
+                                       info=None if ctx.s.gpu else L("i_deepspeed_cuda"))
             cores = gr.Markdown()  # without a GPU: what a run would share the cores with
             with gr.Row():
                 start = gr.Button(L("start_training"), variant="primary", scale=2)
@@ -146,9 +149,10 @@ def build(ctx: Ctx) -> dict:
             info = gr.Markdown()
             bar = gr.HTML()
             with gr.Row():
-                loss = gr.LinePlot(EMPTY_LOSS, x="step", y="loss", color="series",
-                                   label=L("loss_curve"), height=240)
-                lr_plot = gr.LinePlot(EMPTY_LR, x="step", y="lr", label=L("lr_curve"), height=240)
+                loss = gr.LinePlot(None, x="step", y="loss", color="series",
+                                   label=L("loss_curve"), height=280)  # room for the legend
+                lr_plot = gr.LinePlot(None, x="step", y="lr", label=L("lr_curve"), height=240,
+                                      y_axis_format=".1e")  # 1.0e-3, not 0.001000
             diagnosis = gr.Markdown()
             with gr.Row():
                 ckpt = gr.Dropdown(choices=[], label=L("checkpoint"), allow_custom_value=True, scale=2)
@@ -161,7 +165,7 @@ def build(ctx: Ctx) -> dict:
                 compare = gr.Button(L("compare"))
                 compare_job = gr.State(None)
                 compared = gr.Dataframe(headers=["prompt", "base", "tuned"], wrap=True,
-                                        interactive=False)
+                                        interactive=False, visible=False)  # shown once filled
             with gr.Accordion(L("publish"), open=False):
                 with gr.Row():
                     repo = gr.Textbox(label=L("repo_id"), placeholder="alice/qinghe-support-lora", scale=2)
@@ -195,53 +199,58 @@ def build(ctx: Ctx) -> dict:
             warn = shared_cores(request, "train")
             job = training.start(ctx.s, ctx.store, mine(request, *form), user=user(request))
         except (training.TrainError, ValueError, JobError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         gr.Info(msg(request, "m_train_started", name=job.name))
         if warn:
             gr.Warning(warn)
-        return gr.update(choices=_runs(ctx), value=job.id)
+        return gr.update(choices=_runs(ctx, request), value=job.id)
 
     def do_preview(request: gr.Request, *form):
         form = mine(request, *form)
         try:
             cfg = training.build_yaml(ctx.s, form, ctx.s.home / "jobs" / "<run>" / "output")
         except (training.TrainError, ValueError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return (yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False)
                 + f"\n# {' '.join(training.command(ctx.s, ctx.s.home / 'jobs/<run>/train.yaml'))}\n")
 
-    def do_plan(request: gr.Request, *form):
-        """Memory for exactly this form, and steps; with a probe, time too; and what it would
-        share the machine with."""
-        form = mine(request, *form)
+    def plan_text(request, form: training.LoraForm) -> str:
+        """Memory for exactly this form, and steps; and what it would share the machine with."""
         try:
             est = training.memory_estimate(ctx.s, form)
             steps_ = training.total_steps(ctx.s, form)
         except (training.TrainError, ValueError, KeyError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         text = msg(request, "m_plan", mem=f"{est['total'] / estimate.GIB:.2f} GiB",
                    peft=estimate.peft_line(est), steps=steps_)
         warn = shared_cores(request, "train")
         return text + (f"\n\n⚠️ {warn}" if warn else "")
 
-    def do_probe(request: gr.Request, *form):
-        try:
-            job = training.probe(ctx.s, ctx.store, mine(request, *form), user=user(request))
-        except (training.TrainError, ValueError, JobError) as e:
-            raise gr.Error(str(e))
-        return job.id, do_plan(request, *form) + "\n\n" + msg(request, "m_probing")
+    def do_plan(request: gr.Request, *form):
+        return plan_text(request, mine(request, *form))
 
-    def probe_view(request: gr.Request, job_id, *form):
-        job = ctx.store.get(job_id) if job_id else None
+    def do_probe(request: gr.Request, *form):
+        form = mine(request, *form)
+        try:
+            job = training.probe(ctx.s, ctx.store, form, user=user(request))
+        except (training.TrainError, ValueError, JobError) as e:
+            raise Problem(str(e))
+        return {"id": job.id, "form": asdict(form)}, plan_text(request, form) + "\n\n" + msg(request, "m_probing")
+
+    def probe_view(probing, request: gr.Request):
+        # The form as it was when the probe started: a field being edited (or invalid) now is
+        # not read every tick.
+        job = ctx.store.get(probing["id"]) if probing else None
         if job is None:
             return gr.update()
         job = ctx.store.refresh(job)
         if job.status in ("queued", "running"):
             return gr.update()
-        r = training.probe_result(ctx.s, job, mine(request, *form))
+        form = training.LoraForm(**probing["form"])
+        r = training.probe_result(ctx.s, job, form)
         if r is None:
-            return msg(request, "m_probe_failed", status=job.status)
-        return do_plan(request, *form) + "\n\n" + msg(
+            return msg(request, "m_probe_failed", status=status(request, job.status))
+        return plan_text(request, form) + "\n\n" + msg(
             request, "m_probe", sps=r["seconds_per_step"], steps=r["steps"],
             minutes=r["total_seconds"] / 60)
 
@@ -251,35 +260,35 @@ def build(ctx: Ctx) -> dict:
             try:
                 owners.check_job(ctx.s, job, user(request), "cancel")
             except owners.NotAllowed as e:
-                raise gr.Error(str(e))
+                raise Problem(str(e))
             training.cancel(ctx.store, job_id)
-        return gr.update(choices=_runs(ctx), value=job_id)
+        return gr.update(choices=_runs(ctx, request), value=job_id)
 
     def do_resume(job_id, checkpoint, request: gr.Request):
         try:
             job = training.resume(ctx.s, ctx.store, job_id, checkpoint, user=user(request))
         except (training.TrainError, JobError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         gr.Info(msg(request, "m_train_started", name=job.name))
-        return gr.update(choices=_runs(ctx), value=job.id)
+        return gr.update(choices=_runs(ctx, request), value=job.id)
 
     def do_merge(job_id, request: gr.Request):
         try:
             job = export.merge(ctx.s, ctx.store, job_id, user=user(request))
         except (export.ExportError, JobError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return msg(request, "m_merging", path=job.spec["export_dir"])
 
     def do_publish(job_id, repo_id, tok, kind, priv, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else None
         if job is None:
-            raise gr.Error(msg(request, "m_no_run"))
+            raise Problem(msg(request, "m_no_run"))
         folder = training.adapter_dir(job) if kind == "adapter" else export.merged_dir(ctx.s, job)
         try:
             owners.check_job(ctx.s, job, user(request), "publish")
             url = hub.push(ctx.s, folder or job.folder, repo_id, bool(priv), token=tok or None)
         except (hub.HubError, owners.NotAllowed) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         return msg(request, "m_published", url=url)
 
     def do_compare(job_id, text, request: gr.Request):
@@ -287,48 +296,63 @@ def build(ctx: Ctx) -> dict:
             job = export.compare(ctx.s, ctx.store, job_id or "", (text or "").splitlines(),
                                  user=user(request))
         except (export.ExportError, JobError) as e:
-            raise gr.Error(str(e))
+            raise Problem(str(e))
         gr.Info(msg(request, "m_comparing"))
         return job.id
 
-    def compare_view(job_id):
+    def compare_view(job_id, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else None
         if job is None or ctx.store.refresh(job).status in ("queued", "running"):
             return gr.update()
         rows = export.comparison(ctx.store.get(job_id))
         if rows is None:
-            return [["-", ctx.store.get(job_id).error or "failed", ""]]
-        return [[r["prompt"], r["base"], r["tuned"]] for r in rows]
+            return table(request, [["-", ctx.store.get(job_id).error or "failed", ""]], ["prompt", "base", "tuned"],
+                         visible=True)
+        return table(request, [[r["prompt"], r["base"], r["tuned"]] for r in rows], ["prompt", "base", "tuned"],
+                     visible=True)
 
-    def latest():
-        runs = _runs(ctx)
+    def latest(request: gr.Request):
+        runs = _runs(ctx, request)
         return gr.update(choices=runs, value=runs[0][1] if runs else None)
 
-    def show_run(job_id, chosen, request: gr.Request):
-        return view(ctx, job_id, request, chosen)
+    def show_run(job_id, picked, labels, request: gr.Request):
+        """The run's view, with the run list's labels refreshed when a status changed (a run
+        ended: "· running" must not stay) and the checkpoint the user picked, else the latest."""
+        runs = _runs(ctx, request)
+        fresh = [label for label, _ in runs]
+        pick = gr.update(choices=runs, value=job_id) if fresh != labels else gr.update()
+        return (*view(ctx, job_id, request, picked), pick, fresh)
 
     def cores_note(request: gr.Request):
         warn = shared_cores(request, "train")
         return f"⚠️ {warn}" if warn else ""
 
-    outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log]
+    picked = gr.State(None)  # a checkpoint the user chose for this run; None: the latest
+    labels = gr.State([])  # the run list's labels as last shown
+    outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log, run, labels]
     ctx.demo.load(cores_note, None, cores)
     timer.tick(cores_note, None, cores, api_name=False, show_progress="hidden")
     # The job store is the truth: a reload or a second browser tab picks up the latest run.
     ctx.demo.load(latest, None, run)
-    ctx.demo.load(lambda: runs_rows(ctx), None, runs_table)
-    refresh_runs.click(lambda: runs_rows(ctx), None, runs_table, api_name="list_runs")
+    def list_runs(request: gr.Request):
+        return runs_rows(ctx, request)
+
+    ctx.demo.load(list_runs, None, runs_table)
+    refresh_runs.click(list_runs, None, runs_table, api_name="list_runs")
     start.click(do_start, form_inputs, run, api_name="start_training")
     show.click(do_preview, form_inputs, preview, api_name="preview_training")
     show.click(do_plan, form_inputs, plan, api_name="plan_training")
     probe.click(do_probe, form_inputs, [probe_job, plan], api_name="probe_training")
-    timer.tick(probe_view, [probe_job, *form_inputs], plan, api_name=False, show_progress="hidden")
+    timer.tick(probe_view, probe_job, plan, api_name=False, show_progress="hidden")
     cancel.click(do_cancel, run, run, api_name="cancel_training")
     resume.click(do_resume, [run, ckpt], run, api_name="resume_training")
     merge.click(do_merge, run, merge_info, api_name="merge_adapter")
     compare.click(do_compare, [run, prompts], compare_job, api_name="compare_before_after")
     timer.tick(compare_view, compare_job, compared, api_name=False, show_progress="hidden")
     publish.click(do_publish, [run, repo, token, what, private], published, api_name="publish")
-    run.change(show_run, [run, ckpt], outputs, api_name=False)
-    timer.tick(show_run, [run, ckpt], outputs, api_name="training_progress", show_progress="hidden")
+    ckpt.input(lambda c: c, ckpt, picked, api_name=False)
+    run.input(lambda: None, None, picked, api_name=False)
+    run.change(show_run, [run, picked, labels], outputs, api_name=False)
+    timer.tick(show_run, [run, picked, labels], outputs, api_name="training_progress",
+               show_progress="hidden")
     return {"train_dataset": ds, "train_run": run}

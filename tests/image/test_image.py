@@ -131,7 +131,7 @@ def test_as_uid_1000_with_an_outside_data_folder_it_trains_serves_and_answers(im
         rows = {"headers": ["instruction", "input", "output"], "data": table["data"][:8]}
         assert "Saved 8 rows" in c.predict(rows, "alpaca", "mine", api_name="/save_dataset")[1]
         run_id = value(c.predict(*form(steps=2, save=2), api_name="/start_training"))
-        wait_for(lambda: settled(c.predict(run_id, None, api_name="/training_progress")[0],
+        wait_for(lambda: settled(c.predict(run_id, api_name="/training_progress")[0],
                                  "succeeded", data / "jobs" / run_id / "log.txt"),
                  timeout=600, every=3, what="the 2-step training in the image")
         adapter = "lora-" + run_id.split("-", 1)[1]

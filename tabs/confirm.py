@@ -1,0 +1,37 @@
+"""A button that asks before it acts: a question row under it, Yes or Cancel. The action keeps its
+API name (scripts call it directly, with nothing to confirm)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from tabs.i18n import L
+
+
+def guard(button: gr.Button, question: Callable, action: Callable, inputs: list, outputs: list,
+          api_name: str) -> None:
+    """button asks question(request, *inputs) first; an empty question runs action at once.
+    action(*inputs, request) returns the outputs."""
+    with gr.Row(visible=False) as row:
+        text = gr.Markdown()
+        yes = gr.Button(L("confirm_yes"), variant="stop", scale=0, min_width=140)
+        no = gr.Button(L("confirm_no"), scale=0, min_width=100)
+    asked = gr.State("")
+
+    def ask(request: gr.Request, *values):
+        q = question(request, *values)
+        return q, gr.update(visible=bool(q)), f"⚠️ {q}" if q else ""
+
+    def unasked(request: gr.Request, q, *values):
+        if q:
+            return tuple(gr.update() for _ in outputs) if len(outputs) > 1 else gr.update()
+        return action(*values, request)
+
+    def hide():
+        return "", gr.update(visible=False)
+
+    button.click(ask, inputs, [asked, row, text], api_name=False).then(
+        unasked, [asked, *inputs], outputs, api_name=False)
+    yes.click(hide, None, [asked, row], api_name=False).then(action, inputs, outputs, api_name=api_name)
+    no.click(hide, None, [asked, row], api_name=False)
