@@ -200,6 +200,8 @@ def check(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
                 continue
             if not m["content"].strip():
                 problems.append((row, f"conversation {n}: empty {m['role']} message"))
+            if "\ufffd" in m["content"]:
+                problems.append((row, f"conversation {n}: {UNREADABLE}"))
             if m["role"] == "system":
                 if i != 0:
                     problems.append((row, f"conversation {n}: a system message must come first"))
@@ -212,9 +214,15 @@ def check(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
     return problems
 
 
+UNREADABLE = ("holds unreadable characters (�): the file was not UTF-8; import it with Import, which "
+              "reads GBK too")
+
+
 def _check_alpaca(records: list[dict]) -> list[tuple[int, str]]:
     problems, seen = [], {}
     for i, r in enumerate(records, start=1):
+        if any("\ufffd" in str(v) for v in r.values()):
+            problems.append((i, UNREADABLE))
         if not str(r.get("instruction", "")).strip():
             problems.append((i, "instruction is empty"))
         if not str(r.get("output", "")).strip():

@@ -25,8 +25,9 @@ def plot(request, rows: list[dict], x: str, y: str, color: str | None = None) ->
     return gr.update(value=frame, **titles)
 
 
-def table(request, rows: list[list], cols: list[str], **more) -> dict:
+def table(request, rows: list[list], cols: list[str], **more):
     """The update for a Dataframe: its rows under headers in the page's language (h_<column>;
     a column with no translation keeps its name, e.g. recall@5)."""
     heads = [msg(request, "h_" + c) if ("h_" + c) in TEXT else c for c in cols]
-    return gr.update(value=pd.DataFrame(rows, columns=heads), **more)
+    frame = pd.DataFrame(rows, columns=heads)
+    return gr.update(value=frame, **more) if more else frame

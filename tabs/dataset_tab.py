@@ -59,7 +59,9 @@ def build(ctx: Ctx) -> dict:
         fmt = gr.Dropdown(choices=FORMAT_CHOICES, value="alpaca", label=L("format"), scale=2)
         load = gr.Button(L("load"), scale=1)
     table = gr.Dataframe(headers=formats.headers("alpaca"), datatype="str", interactive=True,
-                         wrap=True, label=L("rows"), show_row_numbers=True, max_height=420)
+                         wrap=True, label=L("rows"), show_row_numbers=True, max_height=420,
+                         column_widths=["45%", "15%", "40%"],  # a long grounded row must not push the others off
+                         elem_id="dataset_rows")
     with gr.Row():
         add = gr.Button(L("add_row"), scale=1)
         cutoff = gr.Number(value=trainform.LoraForm().cutoff_len, precision=0, label=L("cutoff"), scale=1)
@@ -78,7 +80,7 @@ def build(ctx: Ctx) -> dict:
         hist = gr.BarPlot(EMPTY_HIST, x="tokens", y="rows", label=L("length_hist"))
     with gr.Accordion(L("import_export"), open=False):
         with gr.Row():
-            upload = gr.File(label=L("import_file"), file_types=[".json", ".jsonl", ".csv"])
+            upload = gr.File(label=L("import_file"), file_types=[".json", ".jsonl", ".csv"], elem_id="import_file")
             with gr.Column():
                 mapping = gr.Textbox(label=L("mapping"), placeholder="instruction=question, output=answer")
                 do_import = gr.Button(L("import"))

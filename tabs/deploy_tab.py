@@ -95,6 +95,7 @@ def build(ctx: Ctx) -> dict:
                 deploy = gr.Button(L("deploy"), variant="primary")
                 restart = gr.Button(L("restart"))
                 stop = gr.Button(L("stop"), variant="stop")
+            asks = {k: confirm.place() for k in ("deploy", "restart", "stop")}  # under the buttons
             key_once = gr.Textbox(label=L("key_once"), visible=False, buttons=["copy"])
         with gr.Column(scale=2):
             which = gr.Dropdown(choices=_deployments(ctx), label=L("deployment"),
@@ -108,10 +109,13 @@ def build(ctx: Ctx) -> dict:
                 unload_btn = gr.Button(L("unload_adapter"), scale=1)
             numbers = gr.Markdown()
             with gr.Row():
-                speed = gr.LinePlot(None, x="seconds", y="value", color="series",
-                                    label=L("tokens_s"), height=200)
-                load = gr.LinePlot(None, x="seconds", y="value", color="series",
-                                   label=L("load_kv"), height=200)
+                # "~s" ticks: 0, 3, 1.2k; the default printed 0.000000 on an empty chart.
+                speed = gr.LinePlot(None, x="seconds", y="value", color="series", x_axis_format="~s",
+                                    y_axis_format="~s",
+                                    label=L("tokens_s"))  # no fixed height: it cut the legend off
+                load = gr.LinePlot(None, x="seconds", y="value", color="series", x_axis_format="~s",
+                                   y_axis_format="~s",
+                                   label=L("load_kv"))
             code = gr.Code(label=L("snippet"), language="python", interactive=False)
             with gr.Accordion(L("log"), open=False):
                 log = gr.Code(language=None, lines=12, max_lines=12)
@@ -215,10 +219,10 @@ def build(ctx: Ctx) -> dict:
     settings = [adapters, max_len, mem, tp, dtype, prefix, max_rank, max_loras, need_key, host]
     ctx.demo.load(refresh_form, None, [active, adapters, runtime])
     ctx.demo.load(latest, None, which)
-    confirm.guard(deploy, ask_deploy, do_deploy, settings, [which, key_once], api_name="deploy")
-    confirm.guard(restart, lambda request, j: asking(request, j, "q_restart"), do_restart, [which], [which],
+    confirm.guard(asks["deploy"], deploy, ask_deploy, do_deploy, settings, [which, key_once], api_name="deploy")
+    confirm.guard(asks["restart"], restart, lambda request, j: asking(request, j, "q_restart"), do_restart, [which], [which],
                   api_name="restart_deploy")
-    confirm.guard(stop, lambda request, j: asking(request, j, "q_stop"), do_stop, [which], [which],
+    confirm.guard(asks["stop"], stop, lambda request, j: asking(request, j, "q_stop"), do_stop, [which], [which],
                   api_name="stop_deploy")
     load_btn.click(do_load, [which, runtime], outputs, api_name="load_adapter")
     unload_btn.click(do_unload, [which, runtime], outputs, api_name="unload_adapter")

@@ -237,7 +237,7 @@ TEXT = {
     "k_mode": ("Search", "检索方式"),
     "k_facts": ("Embedding model `{model}` · chunks of {size} tokens, overlap {overlap}, {splitter} splitter · "
                 "{n} chunks stored · Qdrant: {where}",
-                "向量模型 `{model}` · 文本块 {size} token，重叠 {overlap}，{splitter} 切分 · 已存 {n} 个文本块 · Qdrant：{where}"),
+                "向量模型 `{model}` · 文本块 {size} token，重叠 {overlap}，{splitter}切分 · 已存 {n} 个文本块 · Qdrant：{where}"),
     "k_local": ("local mode on disk", "本地模式（磁盘）"),
     "k_started": ("Adding {n} item(s)…", "正在加入 {n} 项……"),
     "k_progress": ("Files {files}/{total} · {chunks} chunks embedded", "文件 {files}/{total} · 已向量化 {chunks} 个文本块"),

@@ -28,7 +28,7 @@ def facts(ctx: Ctx, name: str | None, request: gr.Request | None = None) -> str:
     except knowledge.KnowledgeError as e:
         return f"⚠️ {e}"
     text = msg(request, "k_facts", model=b.embed_model, size=b.chunk_tokens, overlap=b.chunk_overlap,
-               splitter=b.splitter, n=n, where=ctx.s.qdrant_url or msg(request, "k_local"))
+               splitter=msg(request, "split_" + b.splitter), n=n, where=ctx.s.qdrant_url or msg(request, "k_local"))
     if b.rerank_model:
         text += msg(request, "k_reranked", model=b.rerank_model)
     for t in ctx.kb.tasks.values():
@@ -57,6 +57,7 @@ def build(ctx: Ctx) -> dict:
                     create = gr.Button(L("k_create"))
                     rename = gr.Button(L("k_rename"))
                     drop = gr.Button(L("k_delete_base"), variant="stop")
+                ask_drop_row = confirm.place()
                 with gr.Row():
                     rerank = gr.Textbox(label=L("k_rerank"), info=L("i_k_rerank"), scale=3)
                     set_rerank = gr.Button(L("k_set_rerank"), scale=1)
@@ -71,6 +72,7 @@ def build(ctx: Ctx) -> dict:
                 doc = gr.Dropdown(label=L("document"), choices=[], allow_custom_value=True, scale=3)
                 show = gr.Button(L("k_chunks"), scale=1)
                 delete = gr.Button(L("delete"), variant="stop", scale=1)
+            ask_delete_row = confirm.place()
         with gr.Column(scale=2):
             with gr.Row():
                 query = gr.Textbox(label=L("query"), scale=4)
@@ -212,11 +214,11 @@ def build(ctx: Ctx) -> dict:
         except knowledge.KnowledgeError:
             return ""  # gone already: the action says so
 
-    confirm.guard(drop, ask_drop, do_drop, [base], [base], api_name="delete_base")
+    confirm.guard(ask_drop_row, drop, ask_drop, do_drop, [base], [base], api_name="delete_base")
     set_rerank.click(do_set_rerank, [base, rerank], about, api_name="set_reranker")
     ingest.click(do_ingest, [base, files, folder], [progress, report, docs, doc, about, files],
                  api_name="ingest")
-    confirm.guard(delete, lambda request, name, d: msg(request, "q_delete_doc", doc=d, base=name) if d else "",
+    confirm.guard(ask_delete_row, delete, lambda request, name, d: msg(request, "q_delete_doc", doc=d, base=name) if d else "",
                   do_delete, [base, doc], [report, docs, doc, about], api_name="delete_document")
     show.click(do_chunks, [base, doc], chunks, api_name="chunks")
     search.click(do_search, [base, query, mode], hits, api_name="search",

@@ -149,9 +149,9 @@ def build(ctx: Ctx) -> dict:
             info = gr.Markdown()
             bar = gr.HTML()
             with gr.Row():
-                loss = gr.LinePlot(None, x="step", y="loss", color="series",
-                                   label=L("loss_curve"), height=280)  # room for the legend
-                lr_plot = gr.LinePlot(None, x="step", y="lr", label=L("lr_curve"), height=240,
+                # No fixed height: with one, the legend under the chart was cut off.
+                loss = gr.LinePlot(None, x="step", y="loss", color="series", label=L("loss_curve"))
+                lr_plot = gr.LinePlot(None, x="step", y="lr", label=L("lr_curve"),
                                       y_axis_format=".1e")  # 1.0e-3, not 0.001000
             diagnosis = gr.Markdown()
             with gr.Row():
@@ -320,8 +320,12 @@ def build(ctx: Ctx) -> dict:
         ended: "· running" must not stay) and the checkpoint the user picked, else the latest."""
         runs = _runs(ctx, request)
         fresh = [label for label, _ in runs]
-        pick = gr.update(choices=runs, value=job_id) if fresh != labels else gr.update()
-        return (*view(ctx, job_id, request, picked), pick, fresh)
+        if fresh == labels:
+            return (*view(ctx, job_id, request, picked), gr.update(), fresh, gr.update())
+        # A run started elsewhere (another tab, another user) is shown when none is picked here.
+        job_id = job_id or (runs[0][1] if runs else None)
+        return (*view(ctx, job_id, request, picked), gr.update(choices=runs, value=job_id), fresh,
+                runs_rows(ctx, request))
 
     def cores_note(request: gr.Request):
         warn = shared_cores(request, "train")
@@ -329,7 +333,7 @@ def build(ctx: Ctx) -> dict:
 
     picked = gr.State(None)  # a checkpoint the user chose for this run; None: the latest
     labels = gr.State([])  # the run list's labels as last shown
-    outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log, run, labels]
+    outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log, run, labels, runs_table]
     ctx.demo.load(cores_note, None, cores)
     timer.tick(cores_note, None, cores, api_name=False, show_progress="hidden")
     # The job store is the truth: a reload or a second browser tab picks up the latest run.

@@ -114,7 +114,7 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
     assert hits["headers"] == ["score", "dense", "BM25", "file", "chunk", "text"]  # no reranker here
     top = hits["data"][0]
     assert top[3] == "qinghe_policies.md" and top[1].startswith("1 · ") and top[2].startswith("1 · ")
-    chunks = c.predict("default", "qinghe_policies.md", api_name="/chunks")["data"]
+    chunks = value(c.predict("default", "qinghe_policies.md", api_name="/chunks"))["data"]
     assert [r[0] for r in chunks] == list(range(1, len(chunks) + 1)) and all(r[2] <= 256 for r in chunks)
     before = sum(r[1] for r in docs["data"])
     left = sum(r[1] for r in docs["data"] if r[0] != "k2_kettle_manual.txt")
@@ -180,8 +180,9 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
                       api_name="/agentic_rag")
     assert "🔎 **search**" in steps and "📄 **observation**" in steps and "**Answer**" in steps
     graph, note = c.predict(f"{deployment}|{adapter}", "default", api_name="/build_graph")
+    graph = value(graph)
     assert graph["data"] and "Built a graph of" in note
-    assert c.predict("default", api_name="/show_graph")["data"] == graph["data"]
+    assert value(c.predict("default", api_name="/show_graph"))["data"] == graph["data"]
     assert "Facts from the graph" in c.predict("What is the warranty?", f"{deployment}|{adapter}", "default",
                                                api_name="/graph_rag")
 

@@ -29,7 +29,7 @@ def test_knowledge_bases_and_evaluation_through_the_api(studio):
     base, labelled = c.predict(api_name="/eval_sample_zh")
     assert value(base) == "sample-zh" and "静夜思.txt" in labelled
     scores, ranks = c.predict("sample-zh", labelled, api_name="/evaluate")
-    ranks = value(ranks)
+    scores, ranks = value(scores), value(ranks)
     by_mode = {row[0]: row[1:] for row in scores["data"]}
     assert set(by_mode) == {"hybrid (RRF)", "dense", "BM25"}
     assert by_mode["hybrid (RRF)"][-1] >= by_mode["dense"][-1]  # MRR: hybrid helps Chinese here
@@ -63,7 +63,7 @@ def test_a_reranker_through_the_api(studio, tmp_path):
     assert scores == sorted(scores, reverse=True)  # ordered by the reranker
     assert all(1 <= int(was) <= 20 for _, was in reranked)  # rank before reranking
     scores, ranks = c.predict(base, labelled, api_name="/evaluate")
-    ranks = value(ranks)
+    scores, ranks = value(scores), value(ranks)
     assert [row[0] for row in scores["data"]] == ["hybrid (RRF)", "dense", "BM25", "hybrid + rerank"]
     assert ranks["headers"][-1] == "hybrid + rerank" and len(ranks["data"][0]) == 6
     assert "reranked" not in c.predict(base, "", api_name="/set_reranker")

@@ -304,3 +304,12 @@ def test_two_readmes_from_one_folder_upload_stay_two_documents(kb, tmp_path):
     kb.ingest([folder])
     names = dict(kb.documents())
     assert "manuals/a/b.txt" in names and "manuals/a_b.txt" in names
+
+
+def test_text_garbled_before_it_reached_the_studio_does_not_pass_the_check(ds):
+    # What a GBK CSV dropped onto the table (decoded by the browser as UTF-8) looks like.
+    rows = [{"instruction": "\ufffd\ufffd\ufffd\ufffd", "input": "", "output": "15\ufffd\ufffd"}]
+    problems = formats.check("alpaca", rows)
+    assert problems and "unreadable characters" in problems[0][1] and "Import" in problems[0][1]
+    refuses(lambda: datasets.save(ds, "garbled", "alpaca", rows), "Not saved", "unreadable",
+            error=datasets.DatasetError)
