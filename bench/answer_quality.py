@@ -81,13 +81,15 @@ def wait(store, job, done, timeout):
     raise SystemExit(f"timed out: {job.name}\n{job.log_tail()}")
 
 
-def adapter_from(s, store, path: str | None, epochs: float | None = None) -> str:
+def adapter_from(s, store, path: str | None, epochs: float | None = None, lr: float | None = None) -> str:
     """The adapter to deploy: a trained run's output folder, or a new run with the default form."""
     if path is None:
         t0 = time.time()
         form = training.LoraForm()
         if epochs:
             form = replace(form, num_train_epochs=epochs)
+        if lr:
+            form = replace(form, learning_rate=lr)
         job = training.start(s, store, form)
         job = wait(store, job, lambda j: j.status not in ("queued", "running"), 3600)
         if job.status != "succeeded":
@@ -112,13 +114,14 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=16, help="questions in flight at once")
     ap.add_argument("--temperature", type=float, help="instead of the studio's chat default")
     ap.add_argument("--epochs", type=float, help="instead of the training form's default")
+    ap.add_argument("--lr", type=float, help="instead of the training form's default")
     ap.add_argument("--chunks", type=int, help="how many retrieved chunks go into the prompt")
     ap.add_argument("--best-last", action="store_true", help="the best chunk nearest the question")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as home:
         s = config.load(home=home, models_dir=config.REPO / "studio_data" / "models")
         store = JobStore(s.home / "jobs")
-        name = adapter_from(s, store, args.adapter, args.epochs)
+        name = adapter_from(s, store, args.adapter, args.epochs, args.lr)
         kb = Knowledge(s)
         kb.ingest(sorted((REPO / "assets" / "docs").iterdir()))
         job = serving.start(s, store, adapter_names=[name])
@@ -168,9 +171,10 @@ def main() -> None:
             print(f"tuned + retrieval by language: English {by['en']}/{en * args.runs}, "
                   f"Chinese {by['zh']}/{(len(QUESTIONS) - en) * args.runs}")
             print(f"\n{en} English and {len(QUESTIONS) - en} Chinese questions; {k} chunk(s) in each prompt; defaults: "
-                  + json.dumps({"epochs": training.LoraForm().num_train_epochs,
-                                "lr": training.LoraForm().learning_rate,
-                                "temperature": s.chat_temperature,
+                  + json.dumps({"epochs": args.epochs or training.LoraForm().num_train_epochs,
+                                "lr": args.lr or training.LoraForm().learning_rate,
+                                "adapter": args.adapter or "trained here",
+                                "temperature": temp,
                                 "repetition_penalty": s.chat_repetition_penalty}))
         finally:
             serving.stop(store, job.id)
