@@ -58,11 +58,12 @@ def test_batches_of_folders_and_zips_survive_a_bad_file(kb, tmp_path):
     seen = []
     reports = kb.ingest([folder, z], progress=lambda *a: seen.append(a))
     by_name = {r.name: r for r in reports}
-    assert "could not be read" in by_name["shop_broken.pdf"].error
-    assert all(by_name[n].chunks == 1 for n in ("shop_faq.html", "more.zip_prices.csv", "more.zip_gbk.txt"))
+    assert "could not be read" in by_name["shop/broken.pdf"].error  # documents keep their folders
+    assert all(by_name[n].chunks == 1 for n in ("shop/faq.html", "more.zip/prices.csv", "more.zip/gbk.txt"))
     assert seen[-1] == (4, 4, 3)
     assert kb.search("保修多久", mode="sparse")[0].text == "保修两年，人为损坏不保。"
-    assert "x()" not in kb.chunks("shop_faq.html")[0]["text"]
+    assert "x()" not in kb.chunks("shop/faq.html")[0]["text"]
+    assert (kb.files_dir(kb.base()) / "shop" / "faq.html").exists()
 
 
 def test_chinese_chunks_end_at_sentence_ends_and_fit_the_model(kb, settings):
