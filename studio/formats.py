@@ -56,12 +56,12 @@ def detect(records: list) -> str:
 def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) -> tuple[str, list[dict]]:
     """(format, records) from a .json, .jsonl or .csv file. CSV columns are mapped onto Alpaca
     fields or chat columns by `mapping` ({our column: their column}), or by equal names."""
-    from studio.kbreaders import decode
+    from studio.kbreaders import decode, too_big
 
     path = Path(path)
-    if max_mib is not None and path.stat().st_size > max_mib << 20:
-        raise FormatError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MiB, over the limit of "
-                          f"{max_mib} MiB (STUDIO_UPLOAD_MAX_MIB): split it, or raise the limit.")
+    big = too_big(path.stat().st_size, max_mib << 20) if max_mib is not None else None
+    if big:
+        raise FormatError(f"{path.name} is {big}.")
     raw = path.read_bytes()
     if not raw.strip():
         raise FormatError(f"{path.name} is empty: export the data again and pick the new file.")

@@ -281,9 +281,9 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
                 return [FileReport(name="", error=str(e))]
             reports, done_chunks = [], 0
             # Stored names keep their folders; a repeat within the batch gets its own name.
-            reports += [FileReport(name=n, error=f"'{n}' is not a usable file name.")
-                        for _, n in items if not self._usable(n)]
-            items = [(p, self._usable(n)) for p, n in items if self._usable(n)]
+            named = [(p, n, self._usable(n)) for p, n in items]
+            reports += [FileReport(name=n, error=f"'{n}' is not a usable file name.") for _, n, u in named if not u]
+            items = [(p, u) for p, _, u in named if u]
             names = kbreaders.distinct([n for _, n in items])
             items, notes = [(p, final) for (p, _), (final, _) in zip(items, names)], [nt for _, nt in names]
             for i, (path, name) in enumerate(items):

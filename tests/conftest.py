@@ -51,6 +51,16 @@ def settings(tmp_path, models_dir) -> config.Settings:
     return config.load(home=tmp_path / "home", models_dir=models_dir)
 
 
+@pytest.fixture
+def kb(settings):
+    """A knowledge base on this test's data root, closed afterwards (Qdrant local holds a lock)."""
+    from studio.knowledge import Knowledge
+
+    k = Knowledge(settings)
+    yield k
+    k.close()
+
+
 def wait_for(predicate, timeout: float, every: float = 1.0, what: str = "condition"):
     """Poll predicate until it returns something truthy; fail with `what` after timeout."""
     import time

@@ -12,13 +12,6 @@ DOCS = config.REPO / "assets" / "docs"
 EVAL = config.REPO / "assets" / "eval"
 
 
-@pytest.fixture
-def kb(settings):
-    k = Knowledge(settings)
-    yield k
-    k.close()
-
-
 def test_two_documents_ingest_and_the_right_chunk_comes_back(kb, settings):
     assert kb.add_file(DOCS / "qinghe_policies.md")[1] >= 2
     assert kb.add_file(DOCS / "k2_kettle_manual.txt")[1] >= 2

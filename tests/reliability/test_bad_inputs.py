@@ -216,13 +216,6 @@ def test_a_port_in_use_is_said_at_start_up(tmp_path, models_dir):
 
 
 # --- knowledge --------------------------------------------------------------------------------
-@pytest.fixture
-def kb(settings):
-    k = Knowledge(settings)
-    yield k
-    k.close()
-
-
 def test_an_empty_document(kb, tmp_path):
     (tmp_path / "empty.txt").write_text("   ")
     refuses(lambda: kb.add_file(tmp_path / "empty.txt"), "empty.txt", "no text found", error=KnowledgeError)
