@@ -1,7 +1,7 @@
 """Render dataset rows exactly as LLaMA-Factory's trainer will see them. Runs in the train
 environment (it imports llamafactory), called by studio/preview.py:
 
-    <train python> -I studio/lf_render.py RESULT.json < request.json
+    <train python> -I studio/lf_render.py RESULT.json < request.json   (progress lines on stderr)
 
 request: {"model", "template", "cutoff_len", "info": dataset_info entry, "records", "rows"}
 result:  {"rows": [{"row", "length", "kept", "trained", "segments": [[text, trained?], ...]}]}
@@ -49,7 +49,9 @@ def main():
     full = SupervisedDatasetProcessor(template=template, tokenizer=tokenizer, processor=None,
                                       data_args=full_args)
     rows = []
-    for i in req["rows"]:
+    total = len(req["rows"])
+    print(f"STUDIO-PROGRESS 0 {total}", file=sys.stderr, flush=True)  # loaded: the rows come next
+    for n, i in enumerate(req["rows"], start=1):
         ex = convert(req["records"][i])
         parts = (ex["_prompt"], ex["_response"], ex["_system"], ex["_tools"], [], [], [])
         ids, labels = cut._encode_data_example(*parts)
@@ -59,6 +61,8 @@ def main():
         if req.get("segments", True):
             row["segments"] = segments(tokenizer, ids, labels)
         rows.append(row)
+        if n % 200 == 0 or n == total:  # read by studio/preview.py: the studio shows how far it got
+            print(f"STUDIO-PROGRESS {n} {total}", file=sys.stderr, flush=True)
     # a file, not stdout: the libraries print their own messages there
     with open(sys.argv[1], "w", encoding="utf-8") as f:
         json.dump({"rows": rows}, f, ensure_ascii=False)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from studio import datasets, formats, owners, preview, trainform
 from tabs.context import KEEP, Ctx, Problem, user
-from tabs.i18n import L, msg
+from tabs.i18n import L, msg, said
 
 FORMAT_CHOICES = [("Alpaca (instruction / input / output)", "alpaca"),
                   ("ShareGPT (conversations)", "sharegpt"), ("OpenAI (messages)", "openai")]
@@ -41,6 +41,11 @@ def report(request, problems: list[tuple[int, str]], n: int) -> str:
 
 
 EMPTY_HIST = pd.DataFrame({"tokens": pd.Series(dtype="int64"), "rows": pd.Series(dtype="int64")})
+
+
+def _bar(bar):
+    """The rendering's rows done, on the component's progress bar."""
+    return lambda done, total: bar((done, max(total, 1)), unit="rows")
 
 
 def _histogram(lengths: list[int]) -> pd.DataFrame:
@@ -121,11 +126,11 @@ def build(ctx: Ctx) -> dict:
         problems = formats.check(f, records)
         if not problems and records:
             try:
-                lengths = preview.render(ctx.s, f, records, list(range(len(records))), int(cut),
-                                         with_segments=False)
+                lengths = preview.wait(preview.start(ctx.s, f, records, list(range(len(records))), int(cut),
+                                                     with_segments=False))
                 problems = preview.over_cutoff(lengths, int(cut))
             except preview.PreviewError as e:
-                problems = [(0, str(e))]
+                problems = [(0, said(request, e))]
         return report(request, problems, len(records))
 
     def do_save(table, f, target, request: gr.Request):
@@ -147,25 +152,25 @@ def build(ctx: Ctx) -> dict:
         return gr.update(choices=datasets.list_names(ctx.s), value=target.strip()), \
             msg(request, "m_saved", n=len(records), name=target.strip()), version_list(target)
 
-    def do_preview(table, f, row, cut, request: gr.Request):
+    def do_preview(table, f, row, cut, request: gr.Request, bar=gr.Progress()):
         records = _records(f, table)
         if not 1 <= int(row or 0) <= len(records):
             raise Problem(msg(request, "m_no_row", n=len(records)))
         try:
-            [r] = preview.render(ctx.s, f, records, [int(row) - 1], int(cut))
+            [r] = preview.wait(preview.start(ctx.s, f, records, [int(row) - 1], int(cut)), _bar(bar))
         except preview.PreviewError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         spans = [(text, "trained" if trained else "masked") for text, trained in r["segments"]]
         return spans, msg(request, "m_tokens", length=r["length"], cutoff=int(cut), kept=r["kept"],
                           trained=r["trained"])
 
-    def do_stats(table, f, cut, request: gr.Request):
+    def do_stats(table, f, cut, request: gr.Request, bar=gr.Progress()):
         records = _records(f, table)
         try:
-            rendered = preview.render(ctx.s, f, records, list(range(len(records))), int(cut),
-                                      with_segments=False)
+            rendered = preview.wait(preview.start(ctx.s, f, records, list(range(len(records))), int(cut),
+                                                  with_segments=False), _bar(bar))
         except preview.PreviewError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         st = preview.stats(f, records, rendered)
         text = msg(request, "m_stats", **{k: v for k, v in st.items() if k != "lengths"},
                    over=len(preview.over_cutoff(rendered, int(cut))), cutoff=int(cut))

@@ -9,6 +9,7 @@ import re
 
 import gradio as gr
 
+from studio import words
 from tabs.i18n_extra import MORE, NOTICES
 
 # key: (English, 简体中文)
@@ -264,6 +265,8 @@ TEXT = {
     "rp_graph_ask": ("Ask the graph", "用知识图谱回答"), "rp_build": ("Build the graph", "构建知识图谱"),
     "rp_show": ("Show the graph", "查看知识图谱"), "rp_graph": ("Graph (subject, relation, object)", "知识图谱（主体、关系、客体）"),
     "rp_answer": ("Answer", "回答"), "rp_paths": ("Facts from the graph", "图谱中找到的事实"),
+    "rp_building": ("The model is reading the documents for facts: {done} of {total} chunks…",
+                    "模型正在从文档中提取事实：已读 {done}/{total} 个文本块…"),
     "rp_built": ("Built a graph of {n} facts.", "已构建包含 {n} 条事实的知识图谱。"),
     # deploy: restart and benchmark
     "restart": ("Restart", "重启"),
@@ -322,6 +325,11 @@ def msg(request: gr.Request | None, key: str, **kw) -> str:
     if zh(request):
         return TEXT[key][1].format(**kw)
     return _ONE.sub(r"1 \1", TEXT[key][0].format(**kw))
+
+
+def said(request: gr.Request | None, x) -> str:
+    """A service's message (studio.words.Said) or exception, in the browser's language."""
+    return words.pick(x, zh(request))
 
 
 def status(request: gr.Request | None, st: str) -> str:

@@ -43,3 +43,20 @@ def test_a_broken_template_request_is_a_clear_error(settings):
     with pytest.raises(preview.PreviewError, match="could not render"):
         preview.render(settings, "alpaca", [{"no": "fields"}], [0], 64)
     assert formats.check("alpaca", [{"no": "fields"}])  # the editor's check catches it first
+
+
+def test_a_whole_dataset_renders_in_the_background_with_progress(settings):
+    rows = [{"instruction": f"Question {i}?", "input": "", "output": f"Answer {i}."} for i in range(450)]
+    seen = []
+    run = preview.start(settings, "alpaca", rows, list(range(len(rows))), 64, with_segments=False)
+    # Asked again while it runs (a second click, a reloaded page): the same run, not a second one.
+    assert preview.start(settings, "alpaca", rows, list(range(len(rows))), 64, with_segments=False) is run
+    rendered = preview.wait(run, lambda done, total: seen.append((done, total)), every=0.05)
+    assert len(rendered) == 450 and run["done"] == run["total"] == 450
+    # Followed while it ran (loading LLaMA-Factory takes seconds), counting up to the rows asked.
+    assert seen and [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][1] == 450
+    # A run that failed is tried afresh; its error is the renderer's, in words.
+    bad = preview.start(settings, "alpaca", [{"no": "fields"}], [0], 64)
+    with pytest.raises(preview.PreviewError, match="could not render"):
+        preview.wait(bad)
+    assert preview.start(settings, "alpaca", [{"no": "fields"}], [0], 64) is not bad
