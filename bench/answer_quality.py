@@ -115,9 +115,12 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, help="instead of the studio's chat default")
     ap.add_argument("--epochs", type=float, help="instead of the training form's default")
     ap.add_argument("--lr", type=float, help="instead of the training form's default")
-    ap.add_argument("--chunks", type=int, help="how many retrieved chunks go into the prompt")
-    ap.add_argument("--best-last", action="store_true", help="the best chunk nearest the question")
+    ap.add_argument("--chunks", type=int, help="retrieved chunks the prompt draws on (default: top_k)")
+    ap.add_argument("--sentences", type=int, help="their closest sentences in the prompt; 0: whole chunks "
+                    "(default: chat.prompt_sentences for the model)")
+    ap.add_argument("--lanes", default=",".join(LANES), help="comma-separated lanes to answer in")
     args = ap.parse_args()
+    lanes = [x.strip() for x in args.lanes.split(",") if x.strip() in LANES] or list(LANES)
     with tempfile.TemporaryDirectory() as home:
         s = config.load(home=home, models_dir=config.REPO / "studio_data" / "models")
         store = JobStore(s.home / "jobs")
@@ -132,14 +135,15 @@ def main() -> None:
                 raise SystemExit(f"deploy failed:\n{job.log_tail()}")
             base, tuned = serving.served_models(job)[0], name
             url, temp = serving.base_url(job), s.chat_temperature if args.temperature is None else args.temperature
-            # As the Chat tab does: as many chunks as suit the model (one for the 135M default).
-            k = args.chunks or chat.prompt_chunks(s, job.spec["model"])
+            # As the Chat tab does: sentences for a small model (two for the 135M default).
+            k = args.chunks or s.top_k
+            n = chat.prompt_sentences(s, job.spec["model"]) if args.sentences is None else args.sentences
 
             def answer(q, lane, hits):
                 use = hits[:k] if "retrieval" in lane else []
                 model = tuned if lane.startswith("tuned") else base
                 text = ""
-                for text in chat.stream(url, model, chat.build_messages([], q, use, best_last=args.best_last),
+                for text in chat.stream(url, model, chat.build_messages([], q, use, sentences=n),
                                         max_tokens=s.chat_max_tokens, temperature=temp,
                                         repetition_penalty=s.chat_repetition_penalty):
                     pass
@@ -148,10 +152,10 @@ def main() -> None:
             # All at once, as a team would ask: the server batches them (one at a time took
             # ~10 s an answer on 2 cores).
             asked = [(q, facts, lane, kb.search(q)) for _ in range(args.runs)
-                     for q, facts in QUESTIONS for lane in LANES]
+                     for q, facts in QUESTIONS for lane in lanes]
             with ThreadPoolExecutor(args.parallel) as pool:
                 texts = list(pool.map(lambda a: answer(a[0], a[2], a[3]), asked))
-            score = {lane: [0, 0, 0] for lane in LANES}  # right, cited, asked
+            score = {lane: [0, 0, 0] for lane in lanes}  # right, cited, asked
             for (q, facts, lane, hits), text in zip(asked, texts):
                 use = hits[:k] if "retrieval" in lane else []
                 ok, cite = right(text, facts), bool(use) and cited(text, use, facts)
@@ -161,16 +165,16 @@ def main() -> None:
                 if args.show:
                     print(f"{'ok ' if ok else '-- '}{lane:18} {q}\n     {text.strip()[:300]!r}", flush=True)
             print("\nlane                right   cited   (of questions x runs)")
-            for lane in LANES:
-                r, c, n = score[lane]
-                print(f"{lane:18} {r:3d}/{n:<3d} {c:3d}/{n:<3d}")
+            for lane in lanes:
+                r, c, m = score[lane]
+                print(f"{lane:18} {r:3d}/{m:<3d} {c:3d}/{m:<3d}")
             en = sum(1 for q, _ in QUESTIONS if q.isascii())
             by = {lang: sum(right(t, f) for (q, f, lane, _), t in zip(asked, texts)
                             if lane == "tuned + retrieval" and q.isascii() == (lang == "en"))
                   for lang in ("en", "zh")}
             print(f"tuned + retrieval by language: English {by['en']}/{en * args.runs}, "
                   f"Chinese {by['zh']}/{(len(QUESTIONS) - en) * args.runs}")
-            print(f"\n{en} English and {len(QUESTIONS) - en} Chinese questions; {k} chunk(s) in each prompt; defaults: "
+            print(f"\n{en} English and {len(QUESTIONS) - en} Chinese questions; {n or 'whole'} sentence(s) of {k} chunk(s) in each prompt; defaults: "
                   + json.dumps({"epochs": args.epochs or training.LoraForm().num_train_epochs,
                                 "lr": args.lr or training.LoraForm().learning_rate,
                                 "adapter": args.adapter or "trained here",

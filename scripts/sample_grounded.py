@@ -5,8 +5,9 @@ LoRA trained on the sample learns to read what the knowledge base hands it.
 
 Each row's instruction is laid out as the Chat tab sends it with retrieval on (retrieved text,
 then the question: chat.rag_question), with the one chunk that holds the answer among those the
-studio's default knowledge base retrieves from assets/docs; its output is the answer. One chunk,
-not three: rows of three chunks ran to ~950 tokens and a CPU step to ~35 s. The questions come from assets/sample_grounded.json and from the plain
+studio's default knowledge base retrieves from assets/docs, cut to the sentences a small model
+is given (chat.evidence; rows of three whole chunks ran to ~950 tokens and a CPU step to ~35 s);
+its output is the answer. The questions come from assets/sample_grounded.json and from the plain
 rows whose answer the documents hold. None is a question of bench/answer_quality.py.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -43,16 +45,16 @@ def main() -> None:
             asked += [(r["instruction"], r["output"]) for r in rows if not r["input"]]
             extra, skipped = [], []
             for q, a in asked:
-                hits = kb.search(q)
-                # Only where the retrieved text holds the answer: a row that answers past its
-                # text would teach the model to ignore what it is given.
-                held = [chat.supported_by(part, hits) for part in chat.sentences(a)]
-                held = [n for n in held if n]
-                if not held:
+                # The retrieved text as the chat hands it to a small model: the sentences of
+                # the top chunks closest to the question (chat.evidence).
+                said = chat.evidence(q, [h.text for h in kb.search(q)], chat.SMALL_MODEL_SENTENCES)
+                # Only where that text holds the answer: a row that answers past its text would
+                # teach the model to ignore what it is given.
+                texts = [SimpleNamespace(text=t) for t in said]
+                if not any(chat.supported_by(part, texts) for part in chat.sentences(a)):
                     skipped.append(q)
                     continue
-                chunk = hits[max(set(held), key=held.count) - 1].text
-                extra.append({"instruction": chat.rag_question(q, [chunk]), "input": "", "output": a})
+                extra.append({"instruction": chat.rag_question(q, said), "input": "", "output": a})
         finally:
             kb.close()
     SAMPLE.write_text(json.dumps(rows + extra, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -46,13 +47,14 @@ def text_of(content) -> str:
     return "" if content is None else str(content)
 
 
-SMALL_MODEL = 1_000_000_000  # parameters: below this, one chunk in the prompt (config.rag_prompt_chunks)
+SMALL_MODEL = 1_000_000_000  # parameters: below this, sentences rather than chunks in the prompt
+SMALL_MODEL_SENTENCES = 1  # see evidence()
 
 
-def prompt_chunks(s, model_dir=None) -> int:
-    """How many of the retrieved chunks a prompt for this model gets."""
-    if s.rag_prompt_chunks:
-        return int(s.rag_prompt_chunks)
+def prompt_sentences(s, model_dir=None) -> int:
+    """How many of the retrieved text's sentences a prompt for this model gets; 0: whole chunks."""
+    if s.rag_prompt_sentences:
+        return max(0, int(s.rag_prompt_sentences))
     if model_dir:
         from studio import models
 
@@ -61,12 +63,63 @@ def prompt_chunks(s, model_dir=None) -> int:
         except (OSError, ValueError):
             n = None
         if n and n < SMALL_MODEL:
-            return 1
-    return int(s.top_k)
+            return SMALL_MODEL_SENTENCES
+    return 0
+
+
+def evidence(question: str, texts: list[str], limit: int) -> list[str]:
+    """The `limit` sentences of the retrieved texts that share the most with the question, best
+    first. A 135M model handed a 200-token chunk often restated the wrong line of it (E2 for
+    E3) or echoed the question: 10 of 20 sample questions right; handed the two closest sentences
+    of the top chunks 12, the closest one 16 (bench/answer_quality.py). Terms shared by many
+    sentences ("kettle") weigh less."""
+    pool, seen = [], set()
+    for rank, text in enumerate(texts):
+        for pos, part in enumerate(sentences(text)):
+            part = part.strip()
+            if part.startswith("#") or len(_terms(part)) < 3 or part in seen:
+                continue  # headings and labels ("Error codes.") hold no fact to read off
+            seen.add(part)
+            label = _LABEL.match(part)
+            body = _clue_terms(part[label.end():] if label else part)
+            pool.append((rank, pos, part, body, _clue_terms(label.group()) - body if label else set()))
+    if not pool:
+        return [t.strip() for t in texts[:1]]
+    df: dict[str, int] = {}
+    for *_, body, label in pool:
+        for t in body | label:
+            df[t] = df.get(t, 0) + 1
+    asked = _clue_terms(question)
+    # A line without a full stop is more likely a title ("K2 kettle: user manual") than a fact.
+    scored = [((sum(math.log(1 + len(pool) / df[t]) * _weight(t, df[t]) for t in asked & body)
+                + .3 * sum(math.log(1 + len(pool) / df[t]) for t in asked & label))
+               * (1 if _ENDED.search(part) else .2),
+               -rank, -pos, part) for rank, pos, part, body, label in pool]
+    scored.sort(reverse=True)
+    return [part for *_, part in scored[:limit]]
+
+
+# The name of a list before its first item ("故障代码：E1 ..."; "Specs: ..."), not a code ("E3: ..."):
+# it matched questions about every item of the list, so it weighs less than the item.
+_CODE = re.compile(r"[a-z]+\d+|\d+[a-z]+")
+_LABEL = re.compile(r"^[^\d:：,，。.]{1,12}[:：]\s*")
+
+
+def _weight(term: str, df: int) -> float:
+    """A rare code the question names (E3, in one or two sentences, where K2 is in all) pins its
+    sentence down; a single Chinese character only hints."""
+    if df <= 2 and _CODE.fullmatch(term):
+        return 3.0
+    return .3 if len(term) == 1 and _CJK.match(term) else 1.0
+
+
+def _clue_terms(text: str) -> set[str]:
+    """_terms and single Chinese characters (weighed less: evidence): "几年" and "两年" share 年."""
+    return _terms(text) | {c for c in text if _CJK.match(c)}
 
 
 def rag_question(question: str, texts: list[str]) -> str:
-    """The user's turn with retrieved chunks: the chunks, then the question."""
+    """The user's turn with retrieved text: the text, then the question."""
     context = "\n\n".join(t.strip() for t in texts)
     return RAG_QUESTION[1 if _CJK.search(question) else 0].format(context=context, question=question)
 
@@ -81,14 +134,16 @@ def _spoken(content) -> str:
 
 
 def build_messages(history: list[dict], question: str, hits: list[Hit] | None,
-                   system: str | None = None, best_last: bool = False) -> list[dict]:
+                   system: str | None = None, sentences: int = 0) -> list[dict]:
+    """The conversation for the model; with hits, the question comes after the retrieved text:
+    whole chunks, or their `sentences` closest sentences (prompt_sentences)."""
     msgs = [{"role": "system", "content": (system or "").strip() or SYSTEM}]
     for m in history:
         if m.get("role") in ("user", "assistant"):
             msgs.append({"role": m["role"], "content": _spoken(m.get("content"))})
     if hits:
         texts = [h.text for h in hits]
-        question = rag_question(question, texts[::-1] if best_last else texts)
+        question = rag_question(question, evidence(question, texts, sentences) if sentences else texts)
     msgs.append({"role": "user", "content": question})
     return msgs
 
@@ -98,15 +153,25 @@ _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 # A sentence ends at 。！？； or at . ! ? ; before a space (not inside 1.7 or e.g.).
 _SENTENCE = re.compile(r"(?<=[.!?;])(?=\s|$)[ \t]*|(?<=[。！？；])[ \t]*|\n+")
 _MARK = re.compile(r"\[\d+\]")
+_ENDED = re.compile(r"[.!?;。！？；]$")
 _STOP = frozenset("a an and are as at be by can do does for from has have how i if in is it its "
                   "of on or our the this to was we what when will with you your".split())
+
+
+def _stem(word: str) -> str:
+    """"returned" and "return", "works" and "work" as one term: questions rarely use the
+    document's word form."""
+    for end in ("ing", "ed", "es", "s"):
+        if len(word) > len(end) + 3 and word.endswith(end) and not word[0].isdigit():
+            return word[:-len(end)]
+    return word
 
 
 def _terms(text: str) -> set[str]:
     """Words (English), numbers, and character pairs (Chinese): enough to tell which source a
     sentence restates, in either language."""
     low = text.lower()
-    words = {w for w in _WORD.findall(low) if w not in _STOP and (len(w) > 1 or w.isdigit())}
+    words = {_stem(w) for w in _WORD.findall(low) if w not in _STOP and (len(w) > 1 or w.isdigit())}
     cjk = [c if _CJK.match(c) else " " for c in low]
     pairs = {a + b for a, b in zip(cjk, cjk[1:]) if a != " " and b != " "}
     return words | pairs

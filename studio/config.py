@@ -51,10 +51,10 @@ class Settings:
     # Below this cosine similarity (MiniLM) the best chunk rarely answers the question: the chat
     # then warns that the knowledge base may not cover it.
     rag_low_score: float = 0.3
-    # Retrieved chunks that go into a chat prompt; 0: one for a model under 1B parameters, else
-    # top_k. The 135M default answered 10 of 20 sample questions right from its best chunk and
-    # 5 of 20 from three (bench/answer_quality.py): a small model loses the fact among others.
-    rag_prompt_chunks: int = 0
+    # Sentences of the retrieved chunks that go into a chat prompt (those closest to the
+    # question); 0: one for a model under 1B parameters, whole chunks for a larger one; -1: whole
+    # chunks always. A 135M model lost the fact in whole chunks (bench/answer_quality.py).
+    rag_prompt_sentences: int = 0
     # Qdrant: local mode on disk unless a server URL is given; the code path is the same.
     qdrant_url: str = ""
     qdrant_api_key: str = ""

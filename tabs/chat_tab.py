@@ -84,8 +84,9 @@ def build(ctx: Ctx) -> dict:
     def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, kb_name,
                request):
         base, api_key, name, ours, model_dir = target(choice, url, key, ext, request)
-        hits = compare_panel.rag_hits(ctx, question, kb_name, model_dir) if use_rag else []
-        messages = chat.build_messages(history, question, hits, sys_prompt)
+        hits = compare_panel.rag_hits(ctx, question, kb_name) if use_rag else []
+        messages = chat.build_messages(history, question, hits, sys_prompt,
+                                       sentences=chat.prompt_sentences(ctx.s, model_dir))
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         t0, first, text, shown = time.perf_counter(), None, "", 0.0
         try:

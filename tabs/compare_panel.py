@@ -12,11 +12,10 @@ from tabs.i18n import L, msg, zh
 LANES = 4
 
 
-def rag_hits(ctx: Ctx, question: str, kb_name: str | None, model_dir=None) -> list:
-    """Retrieval for an answer, as many chunks as suit the model; a knowledge base that cannot be
-    searched stops it, saying why."""
+def rag_hits(ctx: Ctx, question: str, kb_name: str | None) -> list:
+    """Retrieval for an answer; a knowledge base that cannot be searched stops it, saying why."""
     try:
-        return knowledge.context_for(ctx.kb, question, kb_name)[:chat.prompt_chunks(ctx.s, model_dir)]
+        return knowledge.context_for(ctx.kb, question, kb_name)
     except knowledge.KnowledgeError as e:
         raise Problem(str(e))
 
@@ -67,10 +66,11 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
                 continue
             job_id, _, name = pick.partition("|")
             job = ready_deployment(ctx, ctx.store.get(job_id), request)
-            hits = rag_hits(ctx, q, kb_name, job.spec.get("model")) if rag else []
+            hits = rag_hits(ctx, q, kb_name) if rag else []
             targets.append(compare.Target(
                 label=name, base_url=serving.base_url(job), model=name,
-                api_key=serving.api_key(job) or "", messages=chat.build_messages([], q, hits),
+                api_key=serving.api_key(job) or "", messages=chat.build_messages(
+                    [], q, hits, sentences=chat.prompt_sentences(ctx.s, job.spec.get("model"))),
                 sources=chat.sources_block(hits, ctx.s.rag_low_score, bool(rag), zh(request)), hits=hits,
                 zh=zh(request),
                 repetition_penalty=ctx.s.chat_repetition_penalty))

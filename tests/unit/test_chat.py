@@ -88,3 +88,44 @@ def test_sentences_that_restate_a_source_get_its_number():
     assert chat.cite("It holds 1.7 litres [2].", hits) == "It holds 1.7 litres [2]."  # the model's own mark stays
     assert chat.grounded("You may return it within 15 days of delivery.", hits)
     assert not chat.grounded("Return within 2 weeks after the order date.", hits)
+
+
+MANUAL = ("Qinghe K2 smart kettle: user manual\n\nSpecifications. Capacity 1.7 litres. Power 1800 watts "
+          "at 220 volts.\n\nError codes. E2: the water is above 110 degrees. E3: the kettle was switched on "
+          "with no water.")
+POLICY = "# Policies\n\n签收后15天内，未使用的商品可以全额退款。已拆封但功能正常的商品需收取10%的折旧费。"
+
+
+def test_a_small_model_is_handed_the_sentences_closest_to_the_question():
+    # The fact's own line comes first; titles, headings and labels ("Error codes.") never do.
+    assert chat.evidence("My kettle shows E3, what is wrong?", [MANUAL], 1) == [
+        "E3: the kettle was switched on with no water."]
+    assert chat.evidence("What is the capacity of the K2 kettle?", [MANUAL], 1) == ["Capacity 1.7 litres."]
+    # From a lower-ranked chunk too, in Chinese, and word forms ("returned"/"return") meet.
+    assert chat.evidence("已经拆封的东西退货要扣多少？", [MANUAL, POLICY], 1) == [
+        "已拆封但功能正常的商品需收取10%的折旧费。"]
+    assert chat.evidence("Can opened items be returned?", ["Opened items can be returned. Power 1800 watts."], 1) \
+        == ["Opened items can be returned."]
+    # Nothing sentence-like: the best chunk as it is.
+    assert chat.evidence("what?", ["# Title only"], 2) == ["# Title only"]
+
+
+def test_the_prompt_carries_whole_chunks_or_their_closest_sentences():
+    hits = [Hit("manual.txt", 0, "", 0.9, MANUAL)]
+    whole = chat.build_messages([], "What does E3 mean?", hits)[-1]["content"]
+    short = chat.build_messages([], "What does E3 mean?", hits, sentences=2)[-1]["content"]
+    assert "Capacity 1.7 litres" in whole and "Capacity 1.7 litres" not in short
+    assert short.startswith("E3: the kettle was switched on with no water.")
+    assert short.endswith("Answer from the text above: What does E3 mean?")
+
+
+def test_sentences_by_model_size_unless_set(tmp_path):
+    from studio import config
+
+    s = config.load(home=tmp_path)
+    assert chat.prompt_sentences(s, None) == 0  # an external endpoint: size unknown, whole chunks
+    tiny = config.REPO / "studio_data" / "models" / s.default_model
+    if tiny.exists():
+        assert chat.prompt_sentences(s, tiny) == chat.SMALL_MODEL_SENTENCES
+    assert chat.prompt_sentences(config.load(home=tmp_path, rag_prompt_sentences=-1), tiny) == 0
+    assert chat.prompt_sentences(config.load(home=tmp_path, rag_prompt_sentences=3), None) == 3
