@@ -64,9 +64,9 @@ def test_progress_before_the_first_step(tmp_path):
 
 
 def test_total_steps_matches_what_the_trainer_counts(settings):
-    # 66 sample rows, batch 4 -> 17 steps an epoch; 3 epochs -> 51 (as LLaMA-Factory reports)
-    assert training.total_steps(settings, training.LoraForm()) == 51
-    assert training.total_steps(settings, training.LoraForm(grad_accum=2, num_train_epochs=1)) == 9
+    # 63 sample rows, batch 4 -> 16 steps an epoch; 3 epochs -> 48 (as LLaMA-Factory reports)
+    assert training.total_steps(settings, training.LoraForm()) == 48
+    assert training.total_steps(settings, training.LoraForm(grad_accum=2, num_train_epochs=1)) == 8
     assert training.total_steps(settings, training.LoraForm(max_steps=7)) == 7
 
 
