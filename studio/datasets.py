@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from studio import config, formats
+from studio.words import Said, join, zh
 
 SAMPLE = config.REPO / "assets" / "sample_dataset.json"
 SAMPLE_NAME = "support_sample"
@@ -39,8 +40,10 @@ def folder(s: config.Settings) -> Path:
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if not _NAME_RE.match(name):
-        raise DatasetError(f"'{name}' is not a valid dataset name: use letters, digits, '_' or '-' "
-                           "(up to 64), starting with a letter or digit.")
+        raise DatasetError(Said(f"'{name}' is not a valid dataset name: use letters, digits, '_' or '-' "
+                                "(up to 64), starting with a letter or digit.",
+                                f"'{name}' 不是有效的数据集名称：请用字母、数字、'_' 或 '-'（最多 64 个），"
+                                "并以字母或数字开头。"))
     return name
 
 
@@ -65,26 +68,30 @@ def load(s: config.Settings, name: str) -> tuple[str, list[dict]]:
     """(format, records) of a saved dataset."""
     path = folder(s) / f"{check_name(name)}.json"
     if not path.exists():
-        raise DatasetError(f"There is no dataset named '{name}'.")
+        raise DatasetError(Said(f"There is no dataset named '{name}'.", f"没有名为 '{name}' 的数据集。"))
     try:
         return formats.read(path)
     except formats.FormatError as e:
-        raise DatasetError(f"{path.name}: {e}") from e
+        raise DatasetError(Said(f"{path.name}: {e}", f"{path.name}：{zh(e)}")) from e
 
 
-def describe(problems: list[tuple[int, str]], limit: int = 10) -> str:
-    text = "; ".join(f"row {i}: {m}" if i else m for i, m in problems[:limit])
-    return text + (f" (and {len(problems) - limit} more)" if len(problems) > limit else "")
+def describe(problems: list[tuple[int, str]], limit: int = 10) -> Said:
+    text = join("; ", [Said(f"row {i}: {m}", f"第 {i} 行：{zh(m)}") if i else m for i, m in problems[:limit]],
+                "；")
+    more = len(problems) - limit
+    return Said(text + (f" (and {more} more)" if more > 0 else ""),
+                text.zh + (f"（另有 {more} 个）" if more > 0 else ""))
 
 
 def save(s: config.Settings, name: str, fmt: str, records: list[dict]) -> Path:
     """Check, keep the previous version, then write. Refuses (and writes nothing) if invalid."""
     name = check_name(name)
     if fmt not in formats.FORMATS:
-        raise DatasetError(f"Unknown format {fmt}.")
+        raise DatasetError(Said(f"Unknown format {fmt}.", f"未知格式 {fmt}。"))
     problems = formats.check(fmt, records)
     if problems:
-        raise DatasetError("Not saved: " + describe(problems))
+        found = describe(problems)
+        raise DatasetError(Said("Not saved: " + found, "未保存：" + found.zh))
     d = folder(s)
     path = d / f"{name}.json"
     with _lock:  # two users saving at once: each version kept, the registry rewritten whole
@@ -96,15 +103,19 @@ def save(s: config.Settings, name: str, fmt: str, records: list[dict]) -> Path:
         except OSError as e:
             # A full disk or a read-only folder: the dataset on disk is the previous one, whole.
             tmp.unlink(missing_ok=True)
-            raise DatasetError(f"Not saved: {e.strerror or e} while writing {path.name}. The saved "
-                               "dataset is unchanged; free some disk space (old runs and checkpoints "
-                               "under the data root) and save again.") from e
+            raise DatasetError(Said(f"Not saved: {e.strerror or e} while writing {path.name}. The saved "
+                                    "dataset is unchanged; free some disk space (old runs and checkpoints "
+                                    "under the data root) and save again.",
+                                    f"未保存：写入 {path.name} 时出错（{e.strerror or e}）。已保存的数据集没有变化；"
+                                    "请释放一些磁盘空间（数据目录下旧的训练任务和检查点），再保存一次。")) from e
         try:
             _register(d)
         except OSError as e:
-            raise DatasetError(f"Saved {path.name}, but the trainer's list of datasets could not be "
-                               f"rewritten ({e.strerror or e}): free some disk space and save again "
-                               "before training on it.") from e
+            raise DatasetError(Said(f"Saved {path.name}, but the trainer's list of datasets could not be "
+                                    f"rewritten ({e.strerror or e}): free some disk space and save again "
+                                    "before training on it.",
+                                    f"已保存 {path.name}，但训练器的数据集列表没能更新（{e.strerror or e}）："
+                                    "请释放一些磁盘空间并再保存一次，然后再用它训练。")) from e
     return path
 
 
@@ -137,7 +148,8 @@ def restore(s: config.Settings, name: str, version: str) -> Path:
     """Bring back an earlier version; the current one becomes a version itself."""
     match = [v for v in versions(s, name) if v.name == Path(version).name]
     if not match:
-        raise DatasetError(f"'{version}' is not a saved version of {name}.")
+        raise DatasetError(Said(f"'{version}' is not a saved version of {name}.",
+                                f"'{version}' 不是 {name} 的历史版本。"))
     d = folder(s)
     path = d / f"{check_name(name)}.json"
     with _lock:
@@ -156,7 +168,7 @@ def export(s: config.Settings, name: str, to: str, kind: str) -> Path:
         out = formats.convert(fmt, records, to)
         text = formats.table_csv(to, out) if kind == "csv" else formats.dump(out, kind)
     except formats.FormatError as e:
-        raise DatasetError(str(e)) from e
+        raise DatasetError(*e.args) from e
     path = s.path("exports") / f"{name}.{to}.{kind}"
     tmp = _aside(path)
     try:
@@ -164,7 +176,8 @@ def export(s: config.Settings, name: str, to: str, kind: str) -> Path:
         tmp.replace(path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise DatasetError(f"Not exported: {e.strerror or e}. Free some disk space and export again.") from e
+        raise DatasetError(Said(f"Not exported: {e.strerror or e}. Free some disk space and export again.",
+                                f"未导出：{e.strerror or e}。请释放一些磁盘空间后再导出。")) from e
     return path
 
 

@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 
+from studio.words import Said
+
 GIB = 1024**3
 METHODS = ("inference", "lora", "qlora", "full_bf16", "full_fp32")
 FORBIDDEN = {"lm_head": (), "output_layer": ("chatglm",), "output": ("internlm2",)}
@@ -87,8 +89,9 @@ def lora_params(c: Counts, rank: int, targets: str) -> int:
     names = lora_targets(c, targets)
     unknown = [n for n in names if n not in c.linear]
     if unknown:
-        raise ValueError(f"No linear layers named {', '.join(unknown)} in this model; it has "
-                         f"{', '.join(sorted(c.linear))}.")
+        raise ValueError(Said(f"No linear layers named {', '.join(unknown)} in this model; it has "
+                              f"{', '.join(sorted(c.linear))}.",
+                              f"这个模型没有名为 {', '.join(unknown)} 的线性层；它有 {', '.join(sorted(c.linear))}。"))
     return sum(rank * (i + o) for n in names for i, o in c.linear[n])
 
 
@@ -134,7 +137,8 @@ def estimate(cfg: dict, method: str = "lora", rank: int = 8, targets: str = "all
              batch: int = 1, seq: int = 1024, grad_ckpt: bool = True, bf16: bool = True) -> dict:
     """Peak accelerator memory in bytes, by part, for one configuration."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}")
+        raise ValueError(Said(f"method must be one of {', '.join(METHODS)}",
+                              f"方法只能是 {'、'.join(METHODS)} 之一"))
     c = counts(cfg)
     t = text_config(cfg)
     layers, vocab = t["num_hidden_layers"], t["vocab_size"]

@@ -13,6 +13,7 @@ import yaml
 
 from studio import config, models, training
 from studio.jobs import Job, JobStore
+from studio.words import Said
 
 
 class ExportError(ValueError):
@@ -23,10 +24,11 @@ def _trained(store: JobStore, train_job_id: str) -> tuple[Job, Path]:
     """A training run and its saved adapter, or the reason there is none."""
     job = store.get(train_job_id)
     if job is None or job.kind != "train":
-        raise ExportError(f"There is no training run {train_job_id}.")
+        raise ExportError(Said(f"There is no training run {train_job_id}.", f"没有训练任务 {train_job_id}。"))
     adapter = training.adapter_dir(store.refresh(job))
     if adapter is None:
-        raise ExportError(f"{job.name} has no saved adapter yet: wait for it to finish.")
+        raise ExportError(Said(f"{job.name} has no saved adapter yet: wait for it to finish.",
+                               f"{job.name} 还没有保存适配器：请等它训练完成。"))
     return job, adapter
 
 
@@ -41,10 +43,12 @@ def merge(s: config.Settings, store: JobStore, train_job_id: str, user: str | No
     job, adapter = _trained(store, train_job_id)
     target = merged_dir(s, job)
     if (target / "config.json").exists():
-        raise ExportError(f"{target.name} is already merged: find it on the Models tab.")
+        raise ExportError(Said(f"{target.name} is already merged: find it on the Models tab.",
+                               f"{target.name} 已经合并过了：可以在“模型”标签页找到它。"))
     for other in store.list(kind="merge"):
         if other.spec.get("train_job") == job.id and store.refresh(other).status in ("queued", "running"):
-            raise ExportError(f"{job.name} is being merged already ({other.name}): wait for it.")
+            raise ExportError(Said(f"{job.name} is being merged already ({other.name}): wait for it.",
+                                   f"{job.name} 正在合并（{other.name}）：请等它完成。"))
     base = Path(job.spec["model"])
     job_id, path = store.new_folder("merge")
     # Written beside the target (a hidden name the Models tab skips), renamed when complete.
@@ -69,7 +73,7 @@ def compare(s: config.Settings, store: JobStore, train_job_id: str, prompts: lis
     job, adapter = _trained(store, train_job_id)
     prompts = [p.strip() for p in prompts if p.strip()][:10]
     if not prompts:
-        raise ExportError("Write at least one prompt (one per line).")
+        raise ExportError(Said("Write at least one prompt (one per line).", "请至少写一个提示词（每行一个）。"))
     job_id, path = store.new_folder("compare")
     req = {"model": job.spec["model"], "adapter": str(adapter), "prompts": prompts,
            "max_new_tokens": int(max_new_tokens)}

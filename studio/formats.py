@@ -11,6 +11,8 @@ import io
 import json
 from pathlib import Path
 
+from studio.words import Said, zh
+
 FORMATS = ("alpaca", "sharegpt", "openai")
 ALPACA = ("instruction", "input", "output")
 CHAT_COLUMNS = ("conversation", "role", "content")
@@ -41,7 +43,8 @@ def headers(fmt: str) -> list[str]:
 
 def detect(records: list) -> str:
     if not records or not isinstance(records, list) or not isinstance(records[0], dict):
-        raise FormatError("Expected a list of JSON objects (one per example).")
+        raise FormatError(Said("Expected a list of JSON objects (one per example).",
+                               "应为 JSON 对象的列表（每个对象是一条样本）。"))
     keys = set(records[0])
     if "conversations" in keys:
         return "sharegpt"
@@ -49,8 +52,10 @@ def detect(records: list) -> str:
         return "openai"
     if "instruction" in keys or "output" in keys:
         return "alpaca"
-    raise FormatError(f"Unknown format: the first example has the fields {sorted(keys)}; expected "
-                      "instruction/input/output (Alpaca), conversations (ShareGPT) or messages (OpenAI).")
+    raise FormatError(Said(f"Unknown format: the first example has the fields {sorted(keys)}; expected "
+                           "instruction/input/output (Alpaca), conversations (ShareGPT) or messages (OpenAI).",
+                           f"无法识别的格式：第一条样本的字段是 {sorted(keys)}；应为 instruction/input/output"
+                           "（Alpaca）、conversations（ShareGPT）或 messages（OpenAI）。"))
 
 
 def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) -> tuple[str, list[dict]]:
@@ -61,15 +66,18 @@ def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) ->
     path = Path(path)
     big = too_big(path.stat().st_size, max_mib << 20) if max_mib is not None else None
     if big:
-        raise FormatError(f"{path.name} is {big}.")
+        raise FormatError(Said(f"{path.name} is {big}.", f"{path.name} {zh(big)}。"))
     raw = path.read_bytes()
     if not raw.strip():
-        raise FormatError(f"{path.name} is empty: export the data again and pick the new file.")
+        raise FormatError(Said(f"{path.name} is empty: export the data again and pick the new file.",
+                               f"{path.name} 是空文件：请重新导出数据，再选择新文件。"))
     # What Chinese Windows and Excel save is GBK, not UTF-8: decoded as such, not mangled.
     text = decode(raw)
     if "\ufffd" in text:
-        raise FormatError(f"{path.name} is neither UTF-8 nor GBK text: save it again as UTF-8 "
-                          "(in Excel: Save As, CSV UTF-8) and import that file.")
+        raise FormatError(Said(f"{path.name} is neither UTF-8 nor GBK text: save it again as UTF-8 "
+                               "(in Excel: Save As, CSV UTF-8) and import that file.",
+                               f"{path.name} 既不是 UTF-8 也不是 GBK 编码的文本：请另存为 UTF-8"
+                               "（Excel 中：另存为 → CSV UTF-8），再导入该文件。"))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_csv(text, mapping or {})
@@ -82,20 +90,26 @@ def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) ->
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as e:  # the file's own line, not the line within it
-                    raise FormatError(f"{path.name} line {n} is not valid JSON: {e.msg} (column "
-                                      f"{e.colno}). Fix that line and import again.") from e
+                    raise FormatError(Said(f"{path.name} line {n} is not valid JSON: {e.msg} (column "
+                                           f"{e.colno}). Fix that line and import again.",
+                                           f"{path.name} 第 {n} 行不是有效的 JSON：{e.msg}（第 {e.colno} 列）。"
+                                           "请改正这一行后重新导入。")) from e
         else:
             records = json.loads(text)
             if isinstance(records, dict):  # {"data": [...]} and similar wrappers
                 records = next((v for v in records.values() if isinstance(v, list)), None)
     except json.JSONDecodeError as e:
-        raise FormatError(f"{path.name} is not valid JSON (line {e.lineno}): {e.msg}") from e
+        raise FormatError(Said(f"{path.name} is not valid JSON (line {e.lineno}): {e.msg}",
+                               f"{path.name} 不是有效的 JSON（第 {e.lineno} 行）：{e.msg}")) from e
     fmt = detect(records)
     odd = [i for i, r in enumerate(records, start=1) if not isinstance(r, dict)]
     if odd:
-        raise FormatError(f"{path.name}: example {odd[0]} is {type(records[odd[0] - 1]).__name__}, not an "
-                          f"object{f' (and {len(odd) - 1} more)' if len(odd) > 1 else ''}: every example "
-                          "must be a JSON object with the same fields.")
+        kind, more = type(records[odd[0] - 1]).__name__, len(odd) - 1
+        raise FormatError(Said(f"{path.name}: example {odd[0]} is {kind}, not an "
+                               f"object{f' (and {more} more)' if more else ''}: every example "
+                               "must be a JSON object with the same fields.",
+                               f"{path.name}：第 {odd[0]} 条样本是 {kind}，不是对象"
+                               f"{f'（另有 {more} 条也是）' if more else ''}：每条样本都必须是字段相同的 JSON 对象。"))
     return fmt, records
 
 
@@ -108,8 +122,10 @@ def _read_csv(text: str, mapping: dict) -> tuple[str, list[dict]]:
     elif all(want[k] in cols for k in CHAT_COLUMNS):
         fmt, keys = "openai", CHAT_COLUMNS
     else:
-        raise FormatError(f"Map the CSV columns {cols} onto instruction/input/output, or onto "
-                          "conversation/role/content.")
+        raise FormatError(Said(f"Map the CSV columns {cols} onto instruction/input/output, or onto "
+                               "conversation/role/content.",
+                               f"请把 CSV 的列 {cols} 对应到 instruction/input/output，"
+                               "或对应到 conversation/role/content。"))
     rows = [[r.get(want[k]) or "" for k in keys] for r in reader]
     return fmt, from_table(fmt, rows)
 
@@ -162,7 +178,8 @@ def _chat_record(fmt: str, msgs: list[dict]) -> dict:
 
 def convert(fmt: str, records: list[dict], to: str) -> list[dict]:
     if to not in FORMATS:
-        raise FormatError(f"Unknown format {to}; choose one of {', '.join(FORMATS)}.")
+        raise FormatError(Said(f"Unknown format {to}; choose one of {', '.join(FORMATS)}.",
+                               f"未知格式 {to}；请从 {'、'.join(FORMATS)} 中选择。"))
     if fmt == to:
         return records
     if fmt == "alpaca":
@@ -176,8 +193,10 @@ def convert(fmt: str, records: list[dict], to: str) -> list[dict]:
     for n, msgs in enumerate(chats, start=1):
         turns = [m for m in msgs if m["role"] != "system"]
         if len(turns) != 2:
-            raise FormatError(f"Conversation {n} has {len(turns)} messages; Alpaca holds one "
-                              "question and one answer. Keep it as ShareGPT or OpenAI.")
+            raise FormatError(Said(f"Conversation {n} has {len(turns)} messages; Alpaca holds one "
+                                   "question and one answer. Keep it as ShareGPT or OpenAI.",
+                                   f"第 {n} 段对话有 {len(turns)} 条消息，而 Alpaca 只能容纳一问一答。"
+                                   "请保留为 ShareGPT 或 OpenAI 格式。"))
         out.append({"instruction": turns[0]["content"], "input": "", "output": turns[1]["content"]})
     return out
 
@@ -185,7 +204,7 @@ def convert(fmt: str, records: list[dict], to: str) -> list[dict]:
 def check(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
     """(table row, problem) for everything that would train badly or not at all; row 0: whole set."""
     if not records:
-        return [(0, "the dataset has no rows")]
+        return [(0, Said("the dataset has no rows", "数据集中没有任何行"))]
     if fmt == "alpaca":
         return _check_alpaca(records)
     problems, row = [], 0
@@ -193,29 +212,37 @@ def check(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
         msgs = _messages(fmt, rec)
         first = row + 1
         expect = "user"
+
+        def problem(at, en, cn, n=n):
+            problems.append((at, Said(f"conversation {n}: {en}", f"第 {n} 段对话：{cn}")))
+
         for i, m in enumerate(msgs):
             row += 1
-            if m["role"] not in ROLES:
-                problems.append((row, f"conversation {n}: unknown role '{m['role']}' (use system, user or assistant)"))
+            role = m["role"]
+            if role not in ROLES:
+                problem(row, f"unknown role '{role}' (use system, user or assistant)",
+                        f"未知角色 '{role}'（请用 system、user 或 assistant）")
                 continue
             if not m["content"].strip():
-                problems.append((row, f"conversation {n}: empty {m['role']} message"))
+                problem(row, f"empty {role} message", f"{role} 消息为空")
             if "\ufffd" in m["content"]:
-                problems.append((row, f"conversation {n}: {UNREADABLE}"))
-            if m["role"] == "system":
+                problem(row, UNREADABLE, UNREADABLE.zh)
+            if role == "system":
                 if i != 0:
-                    problems.append((row, f"conversation {n}: a system message must come first"))
+                    problem(row, "a system message must come first", "system 消息必须放在最前面")
                 continue
-            if m["role"] != expect:
-                problems.append((row, f"conversation {n}: expected a {expect} message here (roles must alternate, starting with user)"))
-            expect = "assistant" if m["role"] == "user" else "user"
+            if role != expect:
+                problem(row, f"expected a {expect} message here (roles must alternate, starting with user)",
+                        f"这里应是 {expect} 消息（角色须交替出现，并以 user 开头）")
+            expect = "assistant" if role == "user" else "user"
         if not msgs or msgs[-1]["role"] != "assistant":
-            problems.append((max(row, first), f"conversation {n}: must end with an assistant answer"))
+            problem(max(row, first), "must end with an assistant answer", "必须以 assistant 的回答结尾")
     return problems
 
 
-UNREADABLE = ("holds unreadable characters (�): the file was not UTF-8; import it with Import, which "
-              "reads GBK too")
+UNREADABLE = Said("holds unreadable characters (�): the file was not UTF-8; import it with Import, which "
+                  "reads GBK too",
+                  "含有无法识别的字符（�）：文件不是 UTF-8 编码；请用“导入”按钮导入，它也能读取 GBK")
 
 
 def _check_alpaca(records: list[dict]) -> list[tuple[int, str]]:
@@ -224,12 +251,14 @@ def _check_alpaca(records: list[dict]) -> list[tuple[int, str]]:
         if any("\ufffd" in str(v) for v in r.values()):
             problems.append((i, UNREADABLE))
         if not str(r.get("instruction", "")).strip():
-            problems.append((i, "instruction is empty"))
+            problems.append((i, Said("instruction is empty", "instruction 为空")))
         if not str(r.get("output", "")).strip():
-            problems.append((i, "output is empty: the model would learn to say nothing"))
+            problems.append((i, Said("output is empty: the model would learn to say nothing",
+                                     "output 为空：模型会学会什么都不说")))
         key = (str(r.get("instruction", "")).strip(), str(r.get("input", "")).strip())
         if key[0] and key in seen:
-            problems.append((i, f"same instruction and input as row {seen[key]}"))
+            problems.append((i, Said(f"same instruction and input as row {seen[key]}",
+                                     f"instruction 和 input 与第 {seen[key]} 行相同")))
         seen.setdefault(key, i)
     return problems
 
@@ -240,7 +269,8 @@ def dump(records: list[dict], kind: str) -> str:
         return json.dumps(records, ensure_ascii=False, indent=1)
     if kind == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    raise FormatError("Export as json or jsonl; for csv use table_csv.")
+    raise FormatError(Said("Export as json or jsonl; for csv use table_csv.",
+                           "请导出为 json 或 jsonl；csv 请用 table_csv。"))
 
 
 def table_csv(fmt: str, records: list[dict]) -> str:

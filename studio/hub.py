@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from studio import config
+from studio.words import Said
 
 # What a run folder holds besides the model: the hub needs none of it.
 SKIP = ["checkpoint-*", "checkpoint-*/**", "trainer_log.jsonl", "running_log.txt", "trainer_state.json",
@@ -24,19 +25,23 @@ def push(s: config.Settings, folder: Path, repo_id: str, private: bool = True,
 
     folder = Path(folder)
     if not (folder / "config.json").exists() and not (folder / "adapter_config.json").exists():
-        raise HubError(f"{folder} holds neither a model nor an adapter.")
+        raise HubError(Said(f"{folder} holds neither a model nor an adapter.", f"{folder} 里既没有模型也没有适配器。"))
     repo_id = (repo_id or "").strip()
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise HubError("Name the repository as owner/name, for example alice/qinghe-support-lora.")
+        raise HubError(Said("Name the repository as owner/name, for example alice/qinghe-support-lora.",
+                            "请把仓库写成 所有者/名称，例如 alice/qinghe-support-lora。"))
     from studio.core import auth
 
     token = auth.hub_token(s, "publish", token)
     if not token:
         if s.hf_token:  # the owner's token is there, but not for other people's publishing
-            raise HubError("Paste your own hub token with write access: this studio does not publish "
-                           "with the server's token (the owner allows it with "
-                           "STUDIO_HF_TOKEN_USE=download,publish).")
-        raise HubError("Publishing needs a hub token with write access: set HF_TOKEN or paste one.")
+            raise HubError(Said("Paste your own hub token with write access: this studio does not publish "
+                                "with the server's token (the owner allows it with "
+                                "STUDIO_HF_TOKEN_USE=download,publish).",
+                                "请粘贴你自己的、有写权限的 Hub token：工作台不会用服务器的 token 替你发布"
+                                "（管理者可以设置 STUDIO_HF_TOKEN_USE=download,publish 来允许）。"))
+        raise HubError(Said("Publishing needs a hub token with write access: set HF_TOKEN or paste one.",
+                            "发布需要有写权限的 Hub token：请设置 HF_TOKEN，或在这里粘贴一个。"))
     api = HfApi(endpoint=endpoint or None, token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
@@ -45,11 +50,15 @@ def push(s: config.Settings, folder: Path, repo_id: str, private: bool = True,
     except HfHubHTTPError as e:
         code = getattr(e.response, "status_code", None)
         if code in (401, 403):
-            raise HubError(f"The hub refused the token for {repo_id} ({code}): it needs write "
-                           "access to that namespace.") from e
-        raise HubError(f"The hub answered {code} for {repo_id}: {e}") from e
+            raise HubError(Said(f"The hub refused the token for {repo_id} ({code}): it needs write "
+                                "access to that namespace.",
+                                f"Hub 拒绝了用于 {repo_id} 的 token（{code}）：它需要对该命名空间的写权限。")) from e
+        raise HubError(Said(f"The hub answered {code} for {repo_id}: {e}",
+                            f"Hub 对 {repo_id} 返回了 {code}：{e}")) from e
     except (OSError, httpx.HTTPError) as e:  # no network, DNS, proxy (the hub client is httpx)
-        raise HubError(f"Could not reach the Hugging Face hub to publish {repo_id} ({type(e).__name__}): "
-                       "this machine is offline or the hub is blocked here; the files stay on disk, "
-                       "publish again when it is online.") from e
+        raise HubError(Said(f"Could not reach the Hugging Face hub to publish {repo_id} ({type(e).__name__}): "
+                            "this machine is offline or the hub is blocked here; the files stay on disk, "
+                            "publish again when it is online.",
+                            f"无法连接 Hugging Face Hub 发布 {repo_id}（{type(e).__name__}）：本机没有联网，"
+                            "或这里屏蔽了 Hub；文件仍保存在磁盘上，联网后再发布一次即可。")) from e
     return str(info.commit_url if hasattr(info, "commit_url") else info)

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from studio.words import Said, zh
+
 GIB = 2**30
 HEAVY = ("train", "serve", "bench", "merge", "compare")
 
@@ -74,10 +76,22 @@ def check(needs: dict, gpus: list[int]) -> str | None:
     if n == 0:
         return None
     if n > len(gpus):
-        return f"it needs {n} GPU{'s' * (n > 1)} and the queue has {len(gpus)}"
+        return Said(f"it needs {n} GPU{'s' * (n > 1)} and the queue has {len(gpus)}",
+                    f"它需要 {n} 张 GPU，而队列只有 {len(gpus)} 张")
     if mem > sorted(gpus, reverse=True)[n - 1]:
-        return f"it needs {gib(mem)} GiB on each GPU and the largest has {gib(max(gpus))} GiB"
+        return Said(f"it needs {gib(mem)} GiB on each GPU and the largest has {gib(max(gpus))} GiB",
+                    f"它在每张 GPU 上需要 {gib(mem)} GiB，而最大的一张只有 {gib(max(gpus))} GiB")
     return None
+
+
+# JobStore.launch's refusals (kept here: jobs.py is at its size limit).
+def cannot_start(why: str) -> Said:
+    return Said(f"This job cannot start here: {why}.", f"这个任务无法在这里启动：{zh(why)}。")
+
+
+def busy(kind: str) -> Said:
+    return Said(f"A {kind} job is already queued or running; wait for it or cancel it.",
+                f"已有一个 {kind} 任务在排队或运行；请等它结束，或先取消它。")
 
 
 def plan(queued: list, running: list, gpus: list[int]) -> list[Decision]:

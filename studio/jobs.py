@@ -217,7 +217,7 @@ class JobStore:
         needs = {k: v for k, v in (needs or {}).items() if k != "placed"}
         why = jobqueue.check(needs, self.gpus)
         if why:
-            raise JobError(f"This job cannot start here: {why}.")
+            raise JobError(jobqueue.cannot_start(why))
         if job_id is None:
             job_id, folder = self.new_folder(kind)
         # What the start needs, kept beside the row so that a queued job survives an app restart.
@@ -229,7 +229,7 @@ class JobStore:
         with self._write() as db:
             if unique and db.execute("SELECT 1 FROM jobs WHERE kind = ? AND status IN ('queued', 'running')",
                                      (kind,)).fetchone():
-                raise JobError(f"A {kind} job is already queued or running; wait for it or cancel it.")
+                raise JobError(jobqueue.busy(kind))
             db.execute("INSERT INTO jobs (id, kind, name, status, spec, command, folder, created, owner, needs)"
                        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                        (job_id, kind, name, json.dumps(spec or {}), json.dumps(command),

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 
 from studio.kbsearch import MODES, KnowledgeError
+from studio.words import Said, join
 
 
 @dataclass
@@ -22,21 +23,25 @@ def parse(text: str) -> list[Item]:
     """JSON list / JSONL of {question, document, contains?}, or CSV with those headers."""
     text = (text or "").strip()
     if not text:
-        raise KnowledgeError("The evaluation set is empty: give question, document (and optionally contains).")
+        raise KnowledgeError(Said("The evaluation set is empty: give question, document (and optionally contains).",
+                                  "评测集是空的：请给出 question、document（以及可选的 contains）。"))
     if text[0] in "[{":
         try:
             rows = json.loads(text) if text[0] == "[" else [json.loads(x) for x in text.splitlines() if x.strip()]
         except json.JSONDecodeError as e:
-            raise KnowledgeError(f"The evaluation set is not valid JSON (line {e.lineno}: {e.msg}).") from e
+            raise KnowledgeError(Said(f"The evaluation set is not valid JSON (line {e.lineno}: {e.msg}).",
+                                      f"评测集不是有效的 JSON（第 {e.lineno} 行：{e.msg}）。")) from e
     else:
         rows = list(csv.DictReader(io.StringIO(text)))
     items = []
     for i, r in enumerate(rows, start=1):
         if not isinstance(r, dict):
-            raise KnowledgeError(f"Row {i}: expected an object with question and document.")
+            raise KnowledgeError(Said(f"Row {i}: expected an object with question and document.",
+                                      f"第 {i} 行：应为包含 question 和 document 的对象。"))
         q, d = str(r.get("question") or "").strip(), str(r.get("document") or "").strip()
         if not q or not d:
-            raise KnowledgeError(f"Row {i}: question and document are both needed.")
+            raise KnowledgeError(Said(f"Row {i}: question and document are both needed.",
+                                      f"第 {i} 行：question 和 document 都必须填写。"))
         items.append(Item(q, d, str(r.get("contains") or "").strip()))
     return items
 
@@ -52,7 +57,8 @@ def evaluate(kb, items: list[Item], base: str | None = None, ks=(1, 3, 5),
     known = {name for name, _ in kb.documents(base)}
     missing = sorted({it.document for it in items} - known)
     if missing:
-        raise KnowledgeError(f"Not in this knowledge base: {', '.join(missing)}. Add them first.")
+        raise KnowledgeError(Said(f"Not in this knowledge base: {', '.join(missing)}. Add them first.",
+                                  f"这个知识库里没有：{', '.join(missing)}。请先把它们加入知识库。"))
     depth = max(ks)
     runs = [(mode, mode, False) for mode in modes]
     if kb.base(base).rerank_model:  # the base's cross-encoder over hybrid candidates, as chat uses it
@@ -76,7 +82,7 @@ def load_sample(kb, lang: str) -> tuple[str, str]:
     from studio import config
 
     if lang not in ("en", "zh"):
-        raise KnowledgeError("Sample sets: en or zh.")
+        raise KnowledgeError(Said("Sample sets: en or zh.", "示例评测集只有 en 和 zh。"))
     folder = config.REPO / "assets" / "eval"
     name = f"sample-{lang}"
     if name not in {b.name for b in kb.bases()}:
@@ -86,5 +92,5 @@ def load_sample(kb, lang: str) -> tuple[str, str]:
     if missing:
         errors = [r.error for r in kb.ingest(missing, name) if r.error]
         if errors:
-            raise KnowledgeError("; ".join(errors))
+            raise KnowledgeError(join("; ", errors, "；"))
     return name, (folder / f"{lang}.jsonl").read_text(encoding="utf-8")

@@ -6,6 +6,7 @@ import threading
 
 from studio import kbsearch
 from studio.kbreaders import KnowledgeError
+from studio.words import Said
 
 
 class ModelsMixin:
@@ -30,7 +31,7 @@ class ModelsMixin:
         try:
             return netguard.check_model_name(name, self.s.home, self.s.models)
         except netguard.Refused as e:
-            raise KnowledgeError(str(e)) from e
+            raise KnowledgeError(*e.args) from e
 
     def _embedder(self, name: str, use: str = "query") -> tuple:
         """(LlamaIndex embedding, tokenizer, max tokens, languages) of an embedding model; use
@@ -49,7 +50,8 @@ class ModelsMixin:
         try:
             emb = HuggingFaceEmbedding(model_name=path, device="cpu", embed_batch_size=32)
         except Exception as e:  # offline hub id, wrong folder, not a sentence-transformers model
-            raise KnowledgeError(f"Cannot load the embedding model {name!r}: {str(e)[:300]}") from e
+            raise KnowledgeError(Said(f"Cannot load the embedding model {name!r}: {str(e)[:300]}",
+                                      f"无法加载向量模型 {name!r}：{str(e)[:300]}")) from e
         model = emb._model
         limit = int(getattr(model, "max_seq_length", None) or 512)
         return emb, model.tokenizer, limit, kbsearch.model_languages(path)
@@ -73,5 +75,6 @@ class ModelsMixin:
                 self._rerankers[model] = SentenceTransformerRerank(
                     top_n=10_000, model=model, device="cpu", trust_remote_code=False)
             except Exception as e:  # offline hub id, wrong folder, not a cross-encoder
-                raise KnowledgeError(f"Cannot load the reranker {model!r}: {str(e)[:300]}") from e
+                raise KnowledgeError(Said(f"Cannot load the reranker {model!r}: {str(e)[:300]}",
+                                          f"无法加载重排序模型 {model!r}：{str(e)[:300]}")) from e
         return self._rerankers[model]

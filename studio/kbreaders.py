@@ -9,6 +9,8 @@ import re
 import zipfile
 from pathlib import Path
 
+from studio.words import Said
+
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".csv", ".json", ".jsonl")
 MAX_UNZIPPED = 1 << 30  # a zip may expand to 1 GiB at most (zip bombs)
 _SAFE = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
@@ -26,7 +28,7 @@ def safe_name(name: str) -> str:
     """A file name that cannot leave its folder (no separators, no '..')."""
     base = _SAFE.sub("_", name.replace("\\", "/").replace("/", "_")).strip("._")
     if not base:
-        raise ReadError(f"'{name}' is not a usable file name.")
+        raise ReadError(unusable(name))
     return base
 
 
@@ -37,8 +39,12 @@ def safe_path(name: str) -> str:
     parts = [p for p in name.replace("\\", "/").split("/") if p.strip(". ")]
     clean = [q for q in (_SAFE.sub("_", p).strip("._") for p in parts) if q]
     if not clean:
-        raise ReadError(f"'{name}' is not a usable file name.")
+        raise ReadError(unusable(name))
     return "/".join(clean)
+
+
+def unusable(name: str) -> Said:
+    return Said(f"'{name}' is not a usable file name.", f"'{name}' 不是可用的文件名。")
 
 
 def distinct(names: list[str]) -> list[tuple[str, str | None]]:
@@ -51,10 +57,12 @@ def distinct(names: list[str]) -> list[tuple[str, str | None]]:
         while final in seen:
             final, n = f"{stem}-{n}{dot}{ext}", n + 1
         seen.add(final)
-        out.append((final, None if final == name else
+        out.append((final, None if final == name else Said(
                     f"another file in this upload is also named {name}: this one is stored as {final} "
                     "(a browser sends a folder's files without their folder names; upload the folder "
-                    "as a zip to keep them)"))
+                    "as a zip to keep them)",
+                    f"这次上传中还有一个文件也叫 {name}：这个文件存为 {final}"
+                    "（浏览器上传文件夹时不带文件夹名；要保留它们，请把文件夹压缩成 zip 再上传）")))
     return out
 
 
@@ -96,7 +104,8 @@ def json_text(raw: str, lines: bool) -> str:
     try:
         records = [json.loads(x) for x in raw.splitlines() if x.strip()] if lines else json.loads(raw)
     except json.JSONDecodeError as e:
-        raise ReadError(f"not valid JSON (line {e.lineno}: {e.msg})") from e
+        raise ReadError(Said(f"not valid JSON (line {e.lineno}: {e.msg})",
+                             f"不是有效的 JSON（第 {e.lineno} 行：{e.msg}）")) from e
     if not isinstance(records, list):
         records = [records]
 
@@ -119,7 +128,8 @@ def read(path: Path, name: str) -> list:
 
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ReadError(f"unsupported type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+        raise ReadError(Said(f"unsupported type {suffix or '(none)'}; use {', '.join(SUFFIXES)}",
+                             f"不支持的文件类型 {suffix or '（无）'}；请使用 {'、'.join(SUFFIXES)}"))
     try:
         if suffix in (".pdf", ".docx"):
             from llama_index.readers.file import DocxReader, PDFReader
@@ -139,7 +149,8 @@ def read(path: Path, name: str) -> list:
     except Exception as e:  # a broken PDF/DOCX raises whatever its parser raises
         if hasattr(e, "last_attempt"):  # PDFReader retries, then wraps the real error
             e = e.last_attempt.exception() or e
-        raise ReadError(f"could not be read ({type(e).__name__}: {str(e)[:200]})") from e
+        raise ReadError(Said(f"could not be read ({type(e).__name__}: {str(e)[:200]})",
+                             f"无法读取（{type(e).__name__}：{str(e)[:200]}）")) from e
     for d in docs:
         d.metadata = {"file_name": name, "page": str(d.metadata.get("page_label", ""))}
         # Kept out of the embedded text, so the splitter gives chunks their full token budget.
@@ -147,15 +158,18 @@ def read(path: Path, name: str) -> list:
         d.excluded_llm_metadata_keys = list(d.metadata)
     docs = [d for d in docs if d.text.strip()]
     if not docs:
-        raise ReadError("no text found (a scanned PDF needs OCR first)")
+        raise ReadError(Said("no text found (a scanned PDF needs OCR first)",
+                             "没有找到文字（扫描版 PDF 需要先做 OCR 文字识别）"))
     return docs
 
 
-def too_big(size: int, max_bytes: int) -> str | None:
+def too_big(size: int, max_bytes: int) -> Said | None:
     if size <= max_bytes:
         return None
-    return (f"{size / 2**20:.0f} MiB, over the limit of {max_bytes >> 20} MiB (STUDIO_UPLOAD_MAX_MIB): "
-            "split it, or raise the limit")
+    return Said(f"{size / 2**20:.0f} MiB, over the limit of {max_bytes >> 20} MiB (STUDIO_UPLOAD_MAX_MIB): "
+                "split it, or raise the limit",
+                f"有 {size / 2**20:.0f} MiB，超过了 {max_bytes >> 20} MiB 的上限（STUDIO_UPLOAD_MAX_MIB）："
+                "请拆分文件，或调高上限")
 
 
 def expand(paths: list[Path], scratch: Path, max_bytes: int = MAX_UNZIPPED) -> list[tuple[Path, str]]:
@@ -185,7 +199,7 @@ def _unzip(p: Path, scratch: Path, max_bytes: int = MAX_UNZIPPED) -> list[tuple[
                    and "__MACOSX" not in m.filename]
         big = too_big(sum(m.file_size for m in members), max_bytes)
         if big:  # the sizes the zip declares, checked before anything is unpacked
-            raise ReadError(f"{p.name} unpacks to {big}")
+            raise ReadError(Said(f"{p.name} unpacks to {big}", f"{p.name} 解压后{big.zh}"))
         dest = scratch / safe_name(p.stem)
         out = []
         for m in members:
@@ -204,7 +218,8 @@ def _unzip(p: Path, scratch: Path, max_bytes: int = MAX_UNZIPPED) -> list[tuple[
                 while chunk := src.read(min(1 << 20, left + 1)):
                     left -= len(chunk)
                     if left < 0:
-                        raise ReadError(f"{p.name}: {m.filename} is larger than the zip says; not unpacked")
+                        raise ReadError(Said(f"{p.name}: {m.filename} is larger than the zip says; not unpacked",
+                                             f"{p.name}：{m.filename} 比压缩包声明的更大；未解压"))
                     dst.write(chunk)
             out.append((target, f"{p.name}/{m.filename}"))
     return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.kbreaders import KnowledgeError
+from studio.words import Said
 
 MODES = ("hybrid", "dense", "sparse")
 LOCAL_LIMIT = 20_000  # Qdrant's local mode warns and slows past this many points
@@ -86,11 +87,14 @@ def language_warning(docs: list, model: str, langs: set[str]) -> str:
         return ""
     share = cjk_share(" ".join(d.text for d in docs)[:20000])
     if share > 0.3 and not langs & {"zh", "chinese", "zh-cn"}:
-        return (f"{model} was trained on {', '.join(sorted(langs))} text, and this document is mostly "
-                "Chinese: dense search will match it poorly (BM25 still works). Create a knowledge base with "
-                "a Chinese or multilingual embedding model, e.g. BAAI/bge-small-zh-v1.5.")
+        return Said(f"{model} was trained on {', '.join(sorted(langs))} text, and this document is mostly "
+                    "Chinese: dense search will match it poorly (BM25 still works). Create a knowledge base with "
+                    "a Chinese or multilingual embedding model, e.g. BAAI/bge-small-zh-v1.5.",
+                    f"{model} 是用 {', '.join(sorted(langs))} 文本训练的，而这个文档以中文为主：向量检索会匹配得很差"
+                    "（BM25 仍然有效）。请用中文或多语言向量模型新建一个知识库，例如 BAAI/bge-small-zh-v1.5。")
     if share < 0.05 and langs <= {"zh", "chinese", "zh-cn"}:
-        return f"{model} reads Chinese, and this document is not Chinese: dense search will match it poorly."
+        return Said(f"{model} reads Chinese, and this document is not Chinese: dense search will match it poorly.",
+                    f"{model} 读的是中文，而这个文档不是中文：向量检索会匹配得很差。")
     return ""
 
 
@@ -135,10 +139,14 @@ class SearchMixin:
         n = self.points(base)
         if n < LOCAL_SPARSE_SLOW:
             return ""
-        return (f"{n:,} chunks in Qdrant's local mode, which keeps everything in this process's memory, "
-                f"scores BM25 one chunk at a time (hybrid search takes ~{n * 5 // 1000} ms here) and "
-                f"is meant for up to ~{LOCAL_LIMIT:,} chunks and one process. For more, run a Qdrant server "
-                "(docker run -p 6333:6333 qdrant/qdrant) and set QDRANT_URL; or search dense only.")
+        return Said(f"{n:,} chunks in Qdrant's local mode, which keeps everything in this process's memory, "
+                    f"scores BM25 one chunk at a time (hybrid search takes ~{n * 5 // 1000} ms here) and "
+                    f"is meant for up to ~{LOCAL_LIMIT:,} chunks and one process. For more, run a Qdrant server "
+                    "(docker run -p 6333:6333 qdrant/qdrant) and set QDRANT_URL; or search dense only.",
+                    f"Qdrant 本地模式中已有 {n:,} 个文本块：它把所有内容放在本进程的内存里，逐块计算 BM25"
+                    f"（这里一次混合检索约需 {n * 5 // 1000} 毫秒），只适合约 {LOCAL_LIMIT:,} 个文本块和单个进程。"
+                    "更多时请运行 Qdrant 服务（docker run -p 6333:6333 qdrant/qdrant）并设置 QDRANT_URL；"
+                    "或者只用向量检索。")
 
     def _scroll(self, collection: str, flt=None, payload=True):
         offset = None
@@ -201,9 +209,10 @@ class SearchMixin:
         from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 
         if not query or not query.strip():
-            raise KnowledgeError("Type a question to search for.")
+            raise KnowledgeError(Said("Type a question to search for.", "请输入要检索的问题。"))
         if mode not in MODES:
-            raise KnowledgeError(f"Search mode must be one of {', '.join(MODES)}.")
+            raise KnowledgeError(Said(f"Search mode must be one of {', '.join(MODES)}.",
+                                      f"检索方式只能是 {'、'.join(MODES)} 之一。"))
         b, want, q = self.base(base), int(top_k or self.s.top_k), query.strip()
         rr = self._reranker(b.rerank_model) if rerank and b.rerank_model else None
         k = max(want, self.s.rerank_candidates) if rr else want

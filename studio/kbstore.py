@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from studio import kbsearch
 from studio.kbreaders import KnowledgeError
+from studio.words import Said
 
 if TYPE_CHECKING:
     from studio.knowledge import Base
@@ -44,10 +45,13 @@ class StoreMixin:
                 client.get_collections()  # fail here, with the reason, not deep inside a search
             except Exception as e:
                 client.close()
-                raise KnowledgeError(
+                raise KnowledgeError(Said(
                     f"Cannot use the Qdrant server at {self.s.qdrant_url}: {str(e)[:200]}. Is it running and "
                     "reachable from here, and is QDRANT_API_KEY right? (To start one: docker run -p "
-                    "6333:6333 qdrant/qdrant.) Unset QDRANT_URL to use the local store instead.") from e
+                    "6333:6333 qdrant/qdrant.) Unset QDRANT_URL to use the local store instead.",
+                    f"无法使用 {self.s.qdrant_url} 上的 Qdrant 服务：{str(e)[:200]}。它在运行吗？从这里能访问到吗？"
+                    "QDRANT_API_KEY 对吗？（启动一个：docker run -p 6333:6333 qdrant/qdrant。）"
+                    "去掉 QDRANT_URL 即可改用本地存储。")) from e
             self._client = client
             return
         where = self.s.path("knowledge", "qdrant")
@@ -56,11 +60,14 @@ class StoreMixin:
         except RuntimeError as e:
             if "already accessed" not in str(e):
                 raise
-            raise KnowledgeError(
+            raise KnowledgeError(Said(
                 f"Another program is using the knowledge store in {where} (another studio on the same "
                 "data folder?). Qdrant's local mode lets one process open it at a time: close the other "
                 "one, give this studio its own STUDIO_HOME, or run a Qdrant server and set QDRANT_URL "
-                "so several processes can share it.") from e
+                "so several processes can share it.",
+                f"另一个程序正在使用 {where} 中的知识库存储（是否有另一个工作台用着同一个数据目录？）。"
+                "Qdrant 本地模式同一时间只允许一个进程打开它：请关闭另一个程序，给这个工作台单独设置 STUDIO_HOME，"
+                "或运行 Qdrant 服务并设置 QDRANT_URL，让多个进程共用。")) from e
         self._client = client
         self._purge_pending()
 

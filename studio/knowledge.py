@@ -20,9 +20,16 @@ from pathlib import Path
 from studio import config, kbmodels, kbreaders, kbsearch, kbstore, kbtasks
 from studio.kbreaders import SUFFIXES, KnowledgeError, ReadError, safe_name, safe_path  # noqa: F401  (re-exported)
 from studio.kbsearch import Hit  # noqa: F401  (re-exported)
+from studio.words import Said, join, zh
 
 SPLITTERS = ("sentence", "token")
 _NAME = re.compile(r"^[\w\-\u4e00-\u9fff ]{1,40}$")
+BAD_NAME = Said("A knowledge base name is 1-40 letters, digits, spaces, '-' or '_'.",
+                "知识库名称须为 1-40 个字母、数字、空格、'-' 或 '_'。")
+
+
+def _exists(name: str) -> Said:
+    return Said(f"A knowledge base named {name!r} already exists.", f"已有名为 {name!r} 的知识库。")
 
 
 @dataclass
@@ -101,43 +108,47 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
         for b in all_:
             if b.name == name:
                 return b
-        raise KnowledgeError(f"No knowledge base named {name!r}.")
+        raise KnowledgeError(Said(f"No knowledge base named {name!r}.", f"没有名为 {name!r} 的知识库。"))
 
     def create_base(self, name: str, embed_model: str | None = None, chunk_tokens: int | None = None,
                     chunk_overlap: int | None = None, splitter: str = "sentence") -> Base:
         name = (name or "").strip()
         if not _NAME.match(name):
-            raise KnowledgeError("A knowledge base name is 1-40 letters, digits, spaces, '-' or '_'.")
+            raise KnowledgeError(BAD_NAME)
         if splitter not in SPLITTERS:
-            raise KnowledgeError(f"Splitter must be one of {', '.join(SPLITTERS)}.")
+            raise KnowledgeError(Said(f"Splitter must be one of {', '.join(SPLITTERS)}.",
+                                      f"切分方式只能是 {'、'.join(SPLITTERS)} 之一。"))
         b = Base(name, f"kb_{int(time.time() * 1000):x}", self._model_name(embed_model) or self.s.embed_model,
                  int(chunk_tokens or self.s.chunk_tokens), int(self.s.chunk_overlap if chunk_overlap is None
                                                               else chunk_overlap), splitter, time.time())
         if not 16 <= b.chunk_tokens <= 8192 or not 0 <= b.chunk_overlap < b.chunk_tokens:
-            raise KnowledgeError("Chunk size must be 16-8192 tokens and the overlap smaller than it.")
+            raise KnowledgeError(Said("Chunk size must be 16-8192 tokens and the overlap smaller than it.",
+                                      "文本块大小须为 16-8192 个 token，且重叠要小于它。"))
         if any(x.name == name for x in self.bases()):  # before a download, not only after it
-            raise KnowledgeError(f"A knowledge base named {name!r} already exists.")
+            raise KnowledgeError(_exists(name))
         # Loading the model (from the hub, perhaps minutes) holds no lock anyone else needs.
         limit = self._embedder(b.embed_model)[2]
         if b.chunk_tokens > limit:
-            raise KnowledgeError(f"{b.embed_model} reads at most {limit} tokens; a {b.chunk_tokens}-token "
-                                 f"chunk would be cut off. Use a chunk size of {limit} or less.")
+            raise KnowledgeError(Said(f"{b.embed_model} reads at most {limit} tokens; a {b.chunk_tokens}-token "
+                                      f"chunk would be cut off. Use a chunk size of {limit} or less.",
+                                      f"{b.embed_model} 最多读取 {limit} 个 token；"
+                                      f"{b.chunk_tokens} 个 token 的文本块会被截断。请把文本块大小设为 {limit} 或更小。"))
         with self._registry_lock:
             all_ = self.bases()
             if any(x.name == name for x in all_):
-                raise KnowledgeError(f"A knowledge base named {name!r} already exists.")
+                raise KnowledgeError(_exists(name))
             self._save([*all_, b])
         return b
 
     def rename_base(self, old: str, new: str) -> Base:
         new = (new or "").strip()
         if not _NAME.match(new):
-            raise KnowledgeError("A knowledge base name is 1-40 letters, digits, spaces, '-' or '_'.")
+            raise KnowledgeError(BAD_NAME)
         with self._registry_lock:
             all_ = self.bases()
             target = self.base(old)
             if any(b.name == new for b in all_):
-                raise KnowledgeError(f"A knowledge base named {new!r} already exists.")
+                raise KnowledgeError(_exists(new))
             # The collection keeps its internal name, so renaming moves no data.
             self._save([dataclasses.replace(b, name=new) if b.name == target.name else b for b in all_])
         return self.base(new)
@@ -157,7 +168,8 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
         with self._registry_lock, self._db():
             all_ = self.bases()
             if len(all_) == 1:
-                raise KnowledgeError("This is the only knowledge base; create another before deleting it.")
+                raise KnowledgeError(Said("This is the only knowledge base; create another before deleting it.",
+                                      "这是唯一的知识库；请先新建一个，再删除它。"))
             b = self.base(name)
             self._open()
             if self._client.collection_exists(b.collection):
@@ -194,12 +206,12 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
         rep = FileReport(name=safe_path(name))
         big = kbreaders.too_big(path.stat().st_size, self.s.upload_max_mib << 20)
         if big:
-            rep.error = f"{name} is {big}."
+            rep.error = Said(f"{name} is {big}.", f"{name} {big.zh}。")
             return rep
         try:
             docs = kbreaders.read(path, rep.name)
         except ReadError as e:
-            rep.error = f"{name}: {e}"
+            rep.error = Said(f"{name}: {e}", f"{name}：{zh(e)}")
             return rep
         rep.warning = kbsearch.language_warning(docs, b.embed_model, self._embedder(b.embed_model)[3])
         emb = self._embedder(b.embed_model, "ingest")[0]
@@ -278,11 +290,11 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
             try:
                 items = kbreaders.expand([Path(p) for p in paths], scratch, self.s.upload_max_mib << 20)
             except ReadError as e:
-                return [FileReport(name="", error=str(e))]
+                return [FileReport(name="", error=e.args[0])]
             reports, done_chunks = [], 0
             # Stored names keep their folders; a repeat within the batch gets its own name.
             named = [(p, n, self._usable(n)) for p, n in items]
-            reports += [FileReport(name=n, error=f"'{n}' is not a usable file name.") for _, n, u in named if not u]
+            reports += [FileReport(name=n, error=kbreaders.unusable(n)) for _, n, u in named if not u]
             items = [(p, u) for p, _, u in named if u]
             names = kbreaders.distinct([n for _, n in items])
             items, notes = [(p, final) for (p, _), (final, _) in zip(items, names)], [nt for _, nt in names]
@@ -293,10 +305,11 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
                 try:
                     reports.append(self._ingest_one(b, path, name, step))
                 except Exception as e:  # an engine failure on one file (memory, disk): report it, go on
-                    reports.append(FileReport(name=name, error=f"{name}: {type(e).__name__}: {e}"))
+                    reports.append(FileReport(name=name, error=Said(f"{name}: {type(e).__name__}: {e}",
+                                                                    f"{name}：{type(e).__name__}：{e}")))
                 if notes[i]:
                     w = reports[-1].warning
-                    reports[-1].warning = notes[i] + (f"; {w}" if w else "")
+                    reports[-1].warning = join("; ", [notes[i], w], "；") if w else notes[i]
                 done_chunks += reports[-1].chunks
                 if progress:
                     progress(i + 1, len(items), done_chunks)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from studio import config, defaults, estimate
 from studio.core import runtime
+from studio.words import Said
 
 CONFIGS = config.REPO / "assets" / "configs"  # config.json of catalog models, for offline facts
 
@@ -58,11 +59,12 @@ def _template_by_type(cfg: dict) -> str:
 def read_config(path: Path) -> dict:
     cfg = Path(path) / "config.json"
     if not cfg.exists():
-        raise ModelError(f"{path} has no config.json: not a Hugging Face model folder.")
+        raise ModelError(Said(f"{path} has no config.json: not a Hugging Face model folder.",
+                              f"{path} 中没有 config.json：不是 Hugging Face 模型文件夹。"))
     try:
         return json.loads(cfg.read_text())
     except json.JSONDecodeError as e:
-        raise ModelError(f"{cfg} is not valid JSON: {e}") from e
+        raise ModelError(Said(f"{cfg} is not valid JSON: {e}", f"{cfg} 不是有效的 JSON：{e}")) from e
 
 
 def _safetensors_params(path: Path) -> int | None:
@@ -101,7 +103,8 @@ def catalog_config(repo_id: str) -> dict:
     """The shipped config.json of a catalog model, so its facts show before any download."""
     f = CONFIGS / f"{repo_id.split('/')[-1]}.json"
     if not f.exists():
-        raise ModelError(f"No shipped config for {repo_id}: download it, then read its facts.")
+        raise ModelError(Said(f"No shipped config for {repo_id}: download it, then read its facts.",
+                              f"工作台没有附带 {repo_id} 的配置：请先下载，再查看它的参数。"))
     return json.loads(f.read_text())
 
 
@@ -241,27 +244,34 @@ def download(s: config.Settings, repo_id: str, progress=None) -> Path:
     from studio.core import auth
 
     if not REPO_ID.match(repo_id or "") or ".." in repo_id:
-        raise ModelError(f"{repo_id!r} is not a hub model name: write it as owner/name, "
-                         "for example Qwen/Qwen2.5-0.5B-Instruct.")
+        raise ModelError(Said(f"{repo_id!r} is not a hub model name: write it as owner/name, "
+                              "for example Qwen/Qwen2.5-0.5B-Instruct.",
+                              f"{repo_id!r} 不是 Hub 模型名称：请写成 所有者/名称，例如 Qwen/Qwen2.5-0.5B-Instruct。"))
     # False, not None: None would let the library take HF_TOKEN from the environment anyway.
     token = auth.hub_token(s, "download", None) or False
     target = s.models / repo_id.split("/")[-1]
     try:
         size = download_size(repo_id, token)
         if size > s.hub_max_download_gib * 2**30:
-            raise ModelError(f"{repo_id} is {size / 2**30:.1f} GiB, above this studio's download cap of "
-                             f"{s.hub_max_download_gib:g} GiB (the owner sets STUDIO_HUB_MAX_DOWNLOAD_GIB).")
+            raise ModelError(Said(f"{repo_id} is {size / 2**30:.1f} GiB, above this studio's download cap of "
+                                  f"{s.hub_max_download_gib:g} GiB (the owner sets STUDIO_HUB_MAX_DOWNLOAD_GIB).",
+                                  f"{repo_id} 有 {size / 2**30:.1f} GiB，超过了工作台的下载上限 "
+                                  f"{s.hub_max_download_gib:g} GiB（由管理者通过 STUDIO_HUB_MAX_DOWNLOAD_GIB 设置）。"))
         snapshot_download(repo_id, local_dir=target, token=token, allow_patterns=PATTERNS)
     except ModelError:
         raise
     except GatedRepoError as e:
-        raise ModelError(f"{repo_id} is gated: accept its licence on the hub and set HF_TOKEN.") from e
+        raise ModelError(Said(f"{repo_id} is gated: accept its licence on the hub and set HF_TOKEN.",
+                              f"{repo_id} 需要授权访问：请在 Hub 上接受它的许可协议，并设置 HF_TOKEN。")) from e
     except RepositoryNotFoundError as e:
-        raise ModelError(f"{repo_id} was not found on the hub (or is private: set HF_TOKEN).") from e
+        raise ModelError(Said(f"{repo_id} was not found on the hub (or is private: set HF_TOKEN).",
+                              f"Hub 上找不到 {repo_id}（如果是私有模型，请设置 HF_TOKEN）。")) from e
     except Exception as e:  # offline, DNS, proxy: the library raises many kinds
         # The library's own text repeats itself ("...try again.. Offline, ..."): its kind is enough
         # to look it up.
-        raise ModelError(f"Could not reach the Hugging Face hub to download {repo_id} "
-                         f"({type(e).__name__}): this machine is offline or the hub is blocked here. "
-                         "Use a model folder on this machine, or the built-in default model.") from e
+        raise ModelError(Said(f"Could not reach the Hugging Face hub to download {repo_id} "
+                              f"({type(e).__name__}): this machine is offline or the hub is blocked here. "
+                              "Use a model folder on this machine, or the built-in default model.",
+                              f"无法连接 Hugging Face Hub 下载 {repo_id}（{type(e).__name__}）：本机没有联网，"
+                              "或这里屏蔽了 Hub。请使用本机上的模型文件夹，或内置的默认模型。")) from e
     return target

@@ -9,6 +9,18 @@ from __future__ import annotations
 import os
 
 from studio import config
+from studio.words import Said
+
+# The actions tabs ask about, in Chinese word order around the thing ({what}).
+ACTIONS_ZH = {
+    "cancel": "取消{what}", "publish": "发布{what}", "stop": "停止{what}", "restart": "重启{what}",
+    "delete": "删除{what}", "rename": "重命名{what}", "overwrite": "覆盖{what}",
+    "restore a version of": "恢复{what}的历史版本", "change the adapters of": "更改{what}的适配器",
+    "change the reranker of": "更改{what}的重排序模型", "add documents to": "向{what}添加文档",
+    "delete documents from": "删除{what}中的文档",
+}
+LABELS = {"kb": ("the knowledge base", "知识库"), "dataset": ("the dataset", "数据集"),
+          "model": ("the model", "模型")}
 
 
 class NotAllowed(PermissionError):
@@ -40,8 +52,12 @@ def check(s: config.Settings, user: str | None, owner: str | None, action: str, 
     """Raise NotAllowed with a message naming who may (action: "cancel", what: "run lora-…")."""
     if not may_change(s, user, owner):
         who = f"{owner} (who made it)" if owner else "the setup (it came with the studio)"
-        raise NotAllowed(f"Only its owner or an admin can {action} {what}: it belongs to {who}, "
-                         f"and you are signed in as {user}.")
+        who_zh = f"{owner}（创建者）" if owner else "初始设置（随工作台附带）"
+        # A name stands apart from the Chinese around it: " lora-1 ", "知识库 recipes ".
+        done = ACTIONS_ZH.get(action, action + "{what}").format(what=getattr(what, "zh", f" {what} ")).strip()
+        raise NotAllowed(Said(f"Only its owner or an admin can {action} {what}: it belongs to {who}, "
+                              f"and you are signed in as {user}.",
+                              f"只有所有者或管理员才能{done}：它属于 {who_zh}，而你当前登录的是 {user}。"))
 
 
 def check_job(s: config.Settings, job, user: str | None, action: str) -> None:
@@ -50,5 +66,5 @@ def check_job(s: config.Settings, job, user: str | None, action: str) -> None:
 
 def check_thing(s: config.Settings, store, kind: str, name: str, user: str | None, action: str) -> None:
     """kind: dataset, kb (a knowledge base) or model; the owner the store recorded for it."""
-    label = {"kb": "the knowledge base", "dataset": "the dataset", "model": "the model"}.get(kind, kind)
-    check(s, user, store.owner(kind, name), action, f"{label} {name}")
+    en, cn = LABELS.get(kind, (kind, kind))
+    check(s, user, store.owner(kind, name), action, Said(f"{en} {name}", f"{cn} {name} "))

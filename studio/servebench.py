@@ -25,6 +25,7 @@ if __name__ == "__main__":  # run as a job with -I: make the studio package impo
 
 from studio import config, models, serving  # noqa: E402
 from studio.jobs import Job, JobError, JobStore  # noqa: E402
+from studio.words import Said  # noqa: E402
 
 QUESTIONS = ["What is the capital of France?", "Name three colours.", "What is 12 times 7?",
              "Write a haiku about tea.", "Why is the sky blue?", "Give me a word that rhymes with cat.",
@@ -156,7 +157,8 @@ def launch(s: config.Settings, store: JobStore, prompts: int = 64, tokens: int =
            user: str | None = None) -> Job:
     """The benchmark as a job on the active model (minutes: it starts vLLM twice)."""
     if not 1 <= int(prompts) <= 256 or not 1 <= int(tokens) <= 1024:
-        raise ValueError("Use 1-256 prompts and 1-1024 tokens each.")
+        raise ValueError(Said("Use 1-256 prompts and 1-1024 tokens each.",
+                              "提示数须在 1-256 之间，每个回答的 token 数须在 1-1024 之间。"))
     model_dir = models.active_model(s, user)
     job_id, folder = store.new_folder("bench")
     cmd = [sys.executable, "-I", str(Path(__file__).resolve()), str(folder / "result.json"),
@@ -171,7 +173,8 @@ def launch(s: config.Settings, store: JobStore, prompts: int = 64, tokens: int =
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
-        raise ValueError("A benchmark is already running; wait for it or cancel it.") from None
+        raise ValueError(Said("A benchmark is already running; wait for it or cancel it.",
+                              "已有一个基准测试在运行；请等它结束，或先取消它。")) from None
 
 
 def result(job: Job) -> dict | None:

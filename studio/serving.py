@@ -17,6 +17,7 @@ from pathlib import Path
 from studio import config, models, training
 from studio.core import runtime
 from studio.jobs import Job, JobStore
+from studio.words import Said
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM accepts for --max-lora-rank
 
@@ -100,27 +101,33 @@ def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], hos
 def check_shm(s: config.Settings, tensor_parallel: int) -> None:
     shm = runtime.shm_too_small(s) if tensor_parallel > 1 else None
     if shm is not None:
-        raise ServeError(f"Tensor parallelism passes tensors through /dev/shm, which has only "
-                         f"{shm // 2**20} MB here: start the container with --ipc=host "
-                         "(or --shm-size=16g).")
+        raise ServeError(Said(f"Tensor parallelism passes tensors through /dev/shm, which has only "
+                              f"{shm // 2**20} MB here: start the container with --ipc=host "
+                              "(or --shm-size=16g).",
+                              f"张量并行通过 /dev/shm 传递张量，而这里只有 {shm // 2**20} MB：请用 --ipc=host"
+                              "（或 --shm-size=16g）启动容器。"))
 
 
 def check_options(s: config.Settings, opts: DeployOptions) -> None:
     if opts.max_model_len is not None and not 64 <= int(opts.max_model_len) <= 1_048_576:
-        raise ServeError("Max model length must be between 64 and 1,048,576 tokens.")
+        raise ServeError(Said("Max model length must be between 64 and 1,048,576 tokens.",
+                              "最大上下文长度必须在 64 到 1,048,576 个 token 之间。"))
     if opts.kv_cache_gib is not None and not 1 <= int(opts.kv_cache_gib) <= 1024:
-        raise ServeError("KV-cache space must be between 1 and 1024 GiB.")
+        raise ServeError(Said("KV-cache space must be between 1 and 1024 GiB.", "KV 缓存空间必须在 1 到 1024 GiB 之间。"))
     if not 0.1 <= float(opts.gpu_memory_share) <= 0.98:
-        raise ServeError("GPU memory share must be between 0.1 and 0.98.")
+        raise ServeError(Said("GPU memory share must be between 0.1 and 0.98.", "显存占用比例必须在 0.1 到 0.98 之间。"))
     if int(opts.tensor_parallel) < 1 or int(opts.max_loras) < 1 or int(opts.max_lora_rank) < 0:
-        raise ServeError("Tensor parallel size and max adapters must be at least 1, the max LoRA rank "
-                         "0 (the adapters' own) or more.")
+        raise ServeError(Said("Tensor parallel size and max adapters must be at least 1, the max LoRA rank "
+                              "0 (the adapters' own) or more.",
+                              "张量并行数和同时加载的适配器数至少为 1，最大 LoRA 秩至少为 0（0 表示按适配器）。"))
     if int(opts.tensor_parallel) > max(1, gpu_count()):
-        raise ServeError(f"Tensor parallel size {opts.tensor_parallel} needs as many GPUs; "
-                         f"this machine has {gpu_count()}.")
+        raise ServeError(Said(f"Tensor parallel size {opts.tensor_parallel} needs as many GPUs; "
+                              f"this machine has {gpu_count()}.",
+                              f"张量并行数 {opts.tensor_parallel} 需要同样多的 GPU；本机只有 {gpu_count()} 张。"))
     check_shm(s, int(opts.tensor_parallel))
     if opts.dtype not in ("auto", "float32", "bfloat16", "float16"):
-        raise ServeError("dtype must be auto, float32, bfloat16 or float16.")
+        raise ServeError(Said("dtype must be auto, float32, bfloat16 or float16.",
+                              "dtype 只能是 auto、float32、bfloat16 或 float16。"))
 
 
 def needs(s: config.Settings, store: JobStore, model_dir: Path, opts: DeployOptions) -> tuple[dict, DeployOptions]:
@@ -156,8 +163,9 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     variants); key keeps an existing API key across a restart so clients keep working."""
     opts = opts or DeployOptions()
     if s.serve_blocked:
-        raise ServeError("This install cannot serve on this machine: the notice at the top of "
-                         "the page says why and what to do.")
+        raise ServeError(Said("This install cannot serve on this machine: the notice at the top of "
+                              "the page says why and what to do.",
+                              "当前安装无法在本机部署：页面顶部的提示说明了原因和解决办法。"))
     check_options(s, opts)
     model_dir = Path(model_dir or models.active_model(s, user))
     models.read_config(model_dir)
@@ -166,7 +174,8 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
         known = {a["name"] for a in available}
         missing = [n for n in adapter_names if n not in known]
         if missing:
-            raise ServeError(f"No trained adapter for this model named: {', '.join(missing)}.")
+            raise ServeError(Said(f"No trained adapter for this model named: {', '.join(missing)}.",
+                                  f"这个模型没有名为 {', '.join(missing)} 的已训练适配器。"))
         available = [a for a in available if a["name"] in adapter_names]
     # Loopback by default even when the studio is open: the studio's /v1 reaches it from outside.
     host = host or opts.host or "127.0.0.1"
@@ -174,8 +183,10 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
 
     if not auth.is_loopback(host) and not opts.api_key:
         # vLLM's own port has no sign-in: open to the network, only a key keeps strangers out.
-        raise ServeError(f"A server bound to {host} is reachable from other machines: tick \"Require an "
-                         "API key\", or keep the host 127.0.0.1 and call it through the studio's /v1.")
+        raise ServeError(Said(f"A server bound to {host} is reachable from other machines: tick \"Require an "
+                              "API key\", or keep the host 127.0.0.1 and call it through the studio's /v1.",
+                              f"监听 {host} 的服务可以被其他机器访问：请勾选“需要 API 密钥”，"
+                              "或把监听地址保持为 127.0.0.1，通过工作台的 /v1 调用它。"))
     port = free_port(host)
     env = {"HF_HOME": str(s.hf_home), "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
            "DO_NOT_TRACK": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
@@ -203,9 +214,10 @@ def restart(s: config.Settings, store: JobStore, job_id: str, user: str | None =
     (including ones loaded at runtime), settings and API key, on a fresh port."""
     job = store.get(job_id)
     if job is None or job.kind != "serve":
-        raise ServeError("No such deployment.")
+        raise ServeError(Said("No such deployment.", "没有这个部署。"))
     if not Path(job.spec["model"]).exists():
-        raise ServeError(f"The model folder {job.spec['model']} is gone; deploy another model.")
+        raise ServeError(Said(f"The model folder {job.spec['model']} is gone; deploy another model.",
+                              f"模型文件夹 {job.spec['model']} 已不存在；请部署其他模型。"))
     key = api_key(job)
     stop(store, job.id)
     opts = DeployOptions(**job.spec.get("options", {}))
@@ -229,28 +241,32 @@ def _post(job: Job, path: str, body: dict, timeout: float = 60) -> tuple[int, st
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
     except (urllib.error.URLError, OSError) as e:
-        raise ServeError(f"The server at {base_url(job)} did not answer: {e}") from e
+        raise ServeError(Said(f"The server at {base_url(job)} did not answer: {e}",
+                              f"{base_url(job)} 上的服务没有响应：{e}")) from e
 
 
 def load_adapter(store: JobStore, job: Job, name: str) -> Job:
     """Load a trained adapter into a running server, without a restart."""
     found = [a for a in training.adapters(store, base=Path(job.spec["model"])) if a["name"] == name]
     if not found:
-        raise ServeError(f"No trained adapter named {name} for {job.spec['served_name']}.")
+        raise ServeError(Said(f"No trained adapter named {name} for {job.spec['served_name']}.",
+                              f"{job.spec['served_name']} 没有名为 {name} 的已训练适配器。"))
     if name in job.spec.get("adapters", []):
-        raise ServeError(f"{name} is already being served.")
+        raise ServeError(Said(f"{name} is already being served.", f"{name} 已经在服务中。"))
     code, text = _post(job, "/load_lora_adapter", {"lora_name": name, "lora_path": str(found[0]["path"])})
     if code != 200:
-        raise ServeError(f"vLLM refused to load {name} ({code}): {text[:300]}")
+        raise ServeError(Said(f"vLLM refused to load {name} ({code}): {text[:300]}",
+                              f"vLLM 拒绝加载 {name}（{code}）：{text[:300]}"))
     return store.update_spec(job.id, adapters=[*job.spec.get("adapters", []), name])
 
 
 def unload_adapter(store: JobStore, job: Job, name: str) -> Job:
     if name not in job.spec.get("adapters", []):
-        raise ServeError(f"{name} is not being served.")
+        raise ServeError(Said(f"{name} is not being served.", f"{name} 不在服务中。"))
     code, text = _post(job, "/unload_lora_adapter", {"lora_name": name})
     if code != 200:
-        raise ServeError(f"vLLM refused to unload {name} ({code}): {text[:300]}")
+        raise ServeError(Said(f"vLLM refused to unload {name} ({code}): {text[:300]}",
+                              f"vLLM 拒绝卸载 {name}（{code}）：{text[:300]}"))
     return store.update_spec(job.id, adapters=[a for a in job.spec["adapters"] if a != name])
 
 

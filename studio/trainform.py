@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import config, datasets, models
+from studio.words import Said, zh
 
 SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
-NEEDS_CUDA = ("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit kernels do not run on a CPU.",
-              "DeepSpeed needs CUDA GPUs; on one machine without them it has nothing to shard.")
+NEEDS_CUDA = (Said("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit kernels do not run on a CPU.",
+                   "QLoRA 需要 CUDA GPU：bitsandbytes 的 4 位算子不能在 CPU 上运行。"),
+              Said("DeepSpeed needs CUDA GPUs; on one machine without them it has nothing to shard.",
+                   "DeepSpeed 需要 CUDA GPU；没有 GPU 的单机上它没有可切分的对象。"))
 TARGETS = ("all", "q_proj,v_proj", "q_proj,k_proj,v_proj,o_proj")
 
 
@@ -44,35 +47,50 @@ class LoraForm:
 
     def check(self) -> None:
         if self.method not in ("lora", "full"):
-            raise TrainError("Method must be lora or full.")
+            raise TrainError(Said("Method must be lora or full.",
+                                  "方法只能是 lora 或 full。"))
         if self.method == "full" and self.quant_4bit:
-            raise TrainError("QLoRA trains LoRA adapters on 4-bit weights; a full fine-tune cannot.")
+            raise TrainError(Said("QLoRA trains LoRA adapters on 4-bit weights; a full fine-tune cannot.",
+                                  "QLoRA 是在 4 位量化权重上训练 LoRA 适配器，全参数微调不能用它。"))
         if not 1 <= int(self.lora_rank) <= 256:
-            raise TrainError("LoRA rank must be between 1 and 256 (8 or 16 is typical).")
+            raise TrainError(Said("LoRA rank must be between 1 and 256 (8 or 16 is typical).",
+                                  "LoRA 秩必须在 1 到 256 之间（常用 8 或 16）。"))
         if int(self.lora_alpha) < 1:
-            raise TrainError("LoRA alpha must be at least 1 (usually twice the rank).")
+            raise TrainError(Said("LoRA alpha must be at least 1 (usually twice the rank).",
+                                  "LoRA alpha 至少为 1（通常是秩的两倍）。"))
         if not 0 < float(self.learning_rate) <= 1:
-            raise TrainError("Learning rate must be above 0 and at most 1 (1e-4 to 1e-3 for LoRA).")
+            raise TrainError(Said("Learning rate must be above 0 and at most 1 (1e-4 to 1e-3 for LoRA).",
+                                  "学习率必须大于 0 且不超过 1（LoRA 常用 1e-4 到 1e-3）。"))
         if int(self.max_steps) < 0 or (int(self.max_steps) == 0 and float(self.num_train_epochs) <= 0):
-            raise TrainError("Set a positive number of epochs, or a positive max steps.")
+            raise TrainError(Said("Set a positive number of epochs, or a positive max steps.",
+                                  "请把训练轮数或最大步数设为正数。"))
         if not 16 <= int(self.cutoff_len) <= 131072:
-            raise TrainError("Cutoff length must be between 16 and 131072 tokens.")
+            raise TrainError(Said("Cutoff length must be between 16 and 131072 tokens.",
+                                  "截断长度必须在 16 到 131072 个 token 之间。"))
         if not 1 <= int(self.batch_size) <= 1024:
-            raise TrainError("Batch size must be between 1 and 1024.")
+            raise TrainError(Said("Batch size must be between 1 and 1024.",
+                                  "批大小必须在 1 到 1024 之间。"))
         if int(self.save_steps) < 1:
-            raise TrainError("Save a checkpoint at least every 1 step (10 to 100 is typical).")
+            raise TrainError(Said("Save a checkpoint at least every 1 step (10 to 100 is typical).",
+                                  "检查点间隔至少为 1 步（常用 10 到 100）。"))
         if not str(self.lora_target).strip():
-            raise TrainError("Choose the modules LoRA adapts ('all' for every linear layer).")
+            raise TrainError(Said("Choose the modules LoRA adapts ('all' for every linear layer).",
+                                  "请选择 LoRA 作用的模块（'all' 表示全部线性层）。"))
         if int(self.grad_accum) < 1:
-            raise TrainError("Gradient accumulation must be at least 1.")
+            raise TrainError(Said("Gradient accumulation must be at least 1.",
+                                  "梯度累积步数至少为 1。"))
         if self.scheduler not in SCHEDULERS:
-            raise TrainError(f"Learning-rate schedule must be one of {', '.join(SCHEDULERS)}.")
+            raise TrainError(Said(f"Learning-rate schedule must be one of {', '.join(SCHEDULERS)}.",
+                                  f"学习率调度只能是 {'、'.join(SCHEDULERS)} 之一。"))
         if not 0 <= float(self.warmup_ratio) < 1 or not 0 <= float(self.lora_dropout) < 1:
-            raise TrainError("Warm-up ratio and LoRA dropout must be between 0 and 1.")
+            raise TrainError(Said("Warm-up ratio and LoRA dropout must be between 0 and 1.",
+                                  "预热比例和 LoRA 丢弃率必须在 0 到 1 之间。"))
         if not 0 <= float(self.val_size) <= 0.5:
-            raise TrainError("Hold out between 0 and 0.5 of the rows for evaluation.")
+            raise TrainError(Said("Hold out between 0 and 0.5 of the rows for evaluation.",
+                                  "验证集比例必须在 0 到 0.5 之间。"))
         if str(self.deepspeed) not in ("", "2", "3"):
-            raise TrainError("DeepSpeed stage must be empty, 2 or 3.")
+            raise TrainError(Said("DeepSpeed stage must be empty, 2 or 3.",
+                                  "DeepSpeed 阶段只能为空、2 或 3。"))
 
 
 def _check_targets(model_cfg: dict, targets: str) -> None:
@@ -83,7 +101,8 @@ def _check_targets(model_cfg: dict, targets: str) -> None:
     try:
         estimate.lora_params(estimate.counts(model_cfg), 8, targets)
     except ValueError as e:
-        raise TrainError(f"LoRA target modules: {e} Use 'all' or a comma-separated list of them.") from e
+        raise TrainError(Said(f"LoRA target modules: {e} Use 'all' or a comma-separated list of them.",
+                              f"LoRA 目标模块：{zh(e)}请填 'all'，或用逗号分隔的其中几个模块。")) from e
     except Exception:  # an architecture transformers cannot build here: LLaMA-Factory will say
         return
 
@@ -96,7 +115,8 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         _check_targets(model_cfg, str(form.lora_target))
     ds_dir = datasets.folder(s)
     if form.dataset not in datasets.list_names(s):
-        raise TrainError(f"There is no dataset named '{form.dataset}'.")
+        raise TrainError(Said(f"There is no dataset named '{form.dataset}'.",
+                              f"没有名为 '{form.dataset}' 的数据集。"))
     cfg = {
         "model_name_or_path": str(model_dir),
         "trust_remote_code": False,

@@ -16,6 +16,7 @@ import yaml
 
 from studio import config, models
 from studio.jobs import Job, JobStore
+from studio.words import Said
 from studio.trainform import (TARGETS, LoraForm, TrainError, build_yaml,  # noqa: F401
                               deepspeed_config, memory_estimate, total_steps)
 
@@ -92,18 +93,22 @@ def resume(s: config.Settings, store: JobStore, job_id: str, checkpoint: str | N
     """A new run with the same form, continuing from a checkpoint (the latest by default)."""
     job = store.get(job_id)
     if job is None or job.kind != "train":
-        raise TrainError(f"There is no training run {job_id}.")
+        raise TrainError(Said(f"There is no training run {job_id}.", f"没有训练任务 {job_id}。"))
     if job.status in ("queued", "running"):
-        raise TrainError("This run is still going; cancel it before resuming.")
+        raise TrainError(Said("This run is still going; cancel it before resuming.",
+                              "这个训练任务还在进行；请先取消，再继续训练。"))
     points = checkpoints(job)
     if not points:
-        raise TrainError("This run saved no checkpoint yet (one is written every "
-                         f"{job.spec['form'].get('save_steps', '?')} steps); start a new run.")
+        every = job.spec['form'].get('save_steps', '?')
+        raise TrainError(Said(f"This run saved no checkpoint yet (one is written every {every} steps); "
+                              "start a new run.",
+                              f"这个训练任务还没有保存检查点（每 {every} 步保存一个）；请开始新的训练。"))
     chosen = points[-1] if not checkpoint else next(
         (p for p in points if p.name == checkpoint or str(p) == checkpoint), None)
     if chosen is None:
-        raise TrainError(f"{checkpoint} is not a checkpoint of this run: "
-                         f"{', '.join(p.name for p in points)}.")
+        names = ', '.join(p.name for p in points)
+        raise TrainError(Said(f"{checkpoint} is not a checkpoint of this run: {names}.",
+                              f"{checkpoint} 不是这个训练任务的检查点，可选：{names}。"))
     return start(s, store, LoraForm(**job.spec["form"]), resume_from=chosen, user=user)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from studio.words import Said
+
 # Metadata services outside 169.254.0.0/16: AWS over IPv6, Alibaba Cloud, Oracle Cloud.
 METADATA = {ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200", "192.0.0.192")}
 METADATA_NAMES = {"metadata.google.internal", "metadata", "instance-data"}
@@ -42,12 +44,15 @@ def check_url(url: str) -> str:
     """The URL, if the server may fetch it; Refused otherwise."""
     parts = urllib.parse.urlsplit((url or "").strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused(f"{url!r} is not an http(s) address: write it like https://api.example.com/v1.")
+        raise Refused(Said(f"{url!r} is not an http(s) address: write it like https://api.example.com/v1.",
+                           f"{url!r} 不是 http(s) 地址：请写成 https://api.example.com/v1 这样的形式。"))
     if _allow_link_local:
         return url
     host = parts.hostname.rstrip(".").lower()
-    why = (f"{host} is a link-local or cloud metadata address, which the studio does not fetch "
-           "for users (the owner can allow it with STUDIO_FETCH_LINK_LOCAL=1).")
+    why = Said(f"{host} is a link-local or cloud metadata address, which the studio does not fetch "
+               "for users (the owner can allow it with STUDIO_FETCH_LINK_LOCAL=1).",
+               f"{host} 是链路本地或云元数据地址，工作台不会替用户访问它（管理者可以设置 "
+               "STUDIO_FETCH_LINK_LOCAL=1 来允许）。")
     if host in METADATA_NAMES:
         raise Refused(why)
     try:
@@ -81,6 +86,8 @@ def check_model_name(name: str, *roots: Path) -> str:
         real = p.resolve()
         if any(real.is_relative_to(Path(r).resolve()) for r in roots):
             return str(real)
-        raise Refused(f"{name} is outside this studio's data folders: use a hub name (owner/name) or "
-                      "a model folder under the data root.")
-    raise Refused(f"{name!r} is not a model name: use a hub name such as BAAI/bge-small-zh-v1.5.")
+        raise Refused(Said(f"{name} is outside this studio's data folders: use a hub name (owner/name) or "
+                           "a model folder under the data root.",
+                           f"{name} 不在工作台的数据目录内：请使用 Hub 名称（所有者/名称），或数据目录下的模型文件夹。"))
+    raise Refused(Said(f"{name!r} is not a model name: use a hub name such as BAAI/bge-small-zh-v1.5.",
+                       f"{name!r} 不是模型名称：请使用 Hub 名称，例如 BAAI/bge-small-zh-v1.5。"))
