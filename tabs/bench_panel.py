@@ -6,7 +6,7 @@ import gradio as gr
 
 from studio import owners, servebench
 from tabs.context import Ctx, Problem, user
-from tabs.i18n import L, msg, status
+from tabs.i18n import L, msg, said, status
 
 
 def _latest(ctx: Ctx):
@@ -55,7 +55,7 @@ def build(ctx: Ctx) -> None:
         try:
             servebench.launch(ctx.s, ctx.store, int(p or 64), int(t or 64), user=user(request))
         except ValueError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return view(ctx, request)
 
     def stop(request: gr.Request):
@@ -64,7 +64,7 @@ def build(ctx: Ctx) -> None:
             try:
                 owners.check_job(ctx.s, job, user(request), "cancel")
             except owners.NotAllowed as e:
-                raise Problem(str(e))
+                raise Problem(said(request, e))
             ctx.store.cancel(job.id, grace=60)  # it stops its own servers on the way out
         return view(ctx, request)
 

@@ -9,7 +9,7 @@ import gradio as gr
 from studio import chat, serving
 from tabs import compare_panel, rag_plus_panel
 from tabs.context import Ctx, Problem
-from tabs.i18n import L, msg, zh
+from tabs.i18n import L, msg, said, zh
 from tabs.jobs_view import ready_deployment
 
 EXTERNAL = "external"
@@ -84,7 +84,7 @@ def build(ctx: Ctx) -> dict:
     def answer(question, history, choice, use_rag, sys_prompt, temp, tp, mt, url, key, ext, kb_name,
                request):
         base, api_key, name, ours, model_dir = target(choice, url, key, ext, request)
-        hits = compare_panel.rag_hits(ctx, question, kb_name) if use_rag else []
+        hits = compare_panel.rag_hits(ctx, question, kb_name, request) if use_rag else []
         messages = chat.build_messages(history, question, hits, sys_prompt,
                                        sentences=chat.prompt_sentences(ctx.s, model_dir))
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
@@ -101,7 +101,7 @@ def build(ctx: Ctx) -> dict:
                         yield history, "", ""
         except chat.ChatError as e:
             # The error goes into the conversation; the question stays there to send again.
-            history[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
+            history[-1] = {"role": "assistant", "content": f"⚠️ {said(request, e)}"}
             yield history, "", ""
             return
         took = time.perf_counter() - t0
@@ -136,7 +136,7 @@ def build(ctx: Ctx) -> dict:
         try:
             names = chat.list_models((url or "").strip().rstrip("/"), key or "")
         except chat.ChatError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return gr.update(choices=names, value=names[0] if names else None)
 
     def do_export(history):

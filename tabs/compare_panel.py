@@ -7,17 +7,17 @@ import gradio as gr
 from studio import chat, compare, knowledge, serving
 from tabs.context import Ctx, Problem
 from tabs.jobs_view import ready_deployment
-from tabs.i18n import L, msg, zh
+from tabs.i18n import L, msg, said, zh
 
 LANES = 4
 
 
-def rag_hits(ctx: Ctx, question: str, kb_name: str | None) -> list:
+def rag_hits(ctx: Ctx, question: str, kb_name: str | None, request=None) -> list:
     """Retrieval for an answer; a knowledge base that cannot be searched stops it, saying why."""
     try:
         return knowledge.context_for(ctx.kb, question, kb_name)
     except knowledge.KnowledgeError as e:
-        raise Problem(str(e))
+        raise Problem(said(request, e))
 
 
 def choices(ctx: Ctx) -> list[tuple[str, str]]:
@@ -66,7 +66,7 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
                 continue
             job_id, _, name = pick.partition("|")
             job = ready_deployment(ctx, ctx.store.get(job_id), request)
-            hits = rag_hits(ctx, q, kb_name) if rag else []
+            hits = rag_hits(ctx, q, kb_name, request) if rag else []
             targets.append(compare.Target(
                 label=name, base_url=serving.base_url(job), model=name,
                 api_key=serving.api_key(job) or "", messages=chat.build_messages(

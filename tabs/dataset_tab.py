@@ -36,7 +36,8 @@ def report(request, problems: list[tuple[int, str]], n: int) -> str:
     if not problems:
         return msg(request, "m_valid", n=n)
     lines = [msg(request, "m_problems", n=len(problems))]
-    lines += [f"- {msg(request, 'm_row', i=i)}: {text}" if i else f"- {text}" for i, text in problems]
+    lines += [f"- {msg(request, 'm_row', i=i)}: {said(request, text)}" if i else f"- {said(request, text)}"
+              for i, text in problems]
     return "\n".join(lines)
 
 
@@ -108,18 +109,18 @@ def build(ctx: Ctx) -> dict:
         try:
             f, records = datasets.load(ctx.s, n)
         except datasets.DatasetError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return (_frame(f, records), f, f, n,
                 report(request, formats.check(f, records), len(records)), version_list(n))
 
-    def do_convert(table, old, new):
+    def do_convert(table, old, new, request: gr.Request):
         # Changing the format converts what is on screen; nothing is saved until Save.
         if not old or old == new:
             return gr.update(), new
         try:
             return _frame(new, formats.convert(old, _records(old, table), new)), new
         except formats.FormatError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
 
     def do_check(table, f, cut, request: gr.Request):
         records = _records(f, table)
@@ -144,11 +145,11 @@ def build(ctx: Ctx) -> dict:
             if new:
                 ctx.store.set_owner("dataset", name, user(request))
         except owners.NotAllowed as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         except datasets.DatasetError as e:
             # Nothing was written: keep the user's edits on screen and say which rows to fix.
             return gr.update(), report(request, formats.check(f, records), len(records)) + \
-                f"\n\n**{e}**", gr.update()
+                f"\n\n**{said(request, e)}**", gr.update()
         return gr.update(choices=datasets.list_names(ctx.s), value=target.strip()), \
             msg(request, "m_saved", n=len(records), name=target.strip()), version_list(target)
 
@@ -184,23 +185,23 @@ def build(ctx: Ctx) -> dict:
             f, records = formats.read(path, {k.strip(): v.strip() for k, v in mapping_.items()},
                                       max_mib=ctx.s.upload_max_mib)
         except formats.FormatError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return (_frame(f, records), f, f, datasets.free_name(ctx.s, Path(path).stem),
                 msg(request, "m_imported", n=len(records), fmt=f)
                 + "\n\n" + report(request, formats.check(f, records), len(records)))
 
-    def do_export_file(n, to, kind):
+    def do_export_file(n, to, kind, request: gr.Request):
         try:
             return str(datasets.export(ctx.s, n, to, kind))
         except datasets.DatasetError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
 
     def do_restore(n, v, request: gr.Request):
         try:
             owners.check_thing(ctx.s, ctx.store, "dataset", n, user(request), "restore a version of")
             datasets.restore(ctx.s, n, v)
         except (datasets.DatasetError, owners.NotAllowed) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return do_load(n, request)
 
     def do_add(table, f):

@@ -12,7 +12,7 @@ from tabs import bench_panel, confirm
 from tabs.charts import plot
 from tabs.context import Ctx, Problem, user
 from tabs.jobs_view import error_md, queue_lines
-from tabs.i18n import L, msg, status
+from tabs.i18n import L, msg, said, status
 
 
 
@@ -140,7 +140,7 @@ def build(ctx: Ctx) -> dict:
             job = serving.start(ctx.s, ctx.store, adapter_names=list(names or []), opts=opts,
                                 user=user(request))
         except (serving.ServeError, models.ModelError, JobError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         if warn:
             gr.Warning(msg(request, "q_cpu_shared", kind=msg(request, "k_serve"), **warn))
         shown = serving.api_key(job)
@@ -164,7 +164,7 @@ def build(ctx: Ctx) -> dict:
         try:
             owners.check_job(ctx.s, job, user(request), action)
         except owners.NotAllowed as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
 
     def do_stop(job_id, request: gr.Request):
         job = ctx.store.get(job_id) if job_id else serving.current(ctx.store)
@@ -182,7 +182,7 @@ def build(ctx: Ctx) -> dict:
         try:
             new = serving.restart(ctx.s, ctx.store, job.id)
         except (serving.ServeError, models.ModelError, JobError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return gr.update(choices=_deployments(ctx) or [(new.name, new.id)], value=new.id)
 
     def do_runtime(job_id, name, loading: bool, request: gr.Request):
@@ -193,7 +193,7 @@ def build(ctx: Ctx) -> dict:
         try:
             (serving.load_adapter if loading else serving.unload_adapter)(ctx.store, job, name or "")
         except serving.ServeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return view(ctx, job.id, request)
 
     def do_load(job_id, name, request: gr.Request):

@@ -10,7 +10,7 @@ from studio import kbeval, knowledge
 from studio.kbreaders import decode
 from tabs import charts
 from tabs.context import Ctx, Problem
-from tabs.i18n import L, msg
+from tabs.i18n import L, msg, said
 
 KS = (1, 3, 5)
 
@@ -29,18 +29,18 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
                                 interactive=False, wrap=True, label=L("k_eval_ranks"),
                                 column_widths=["46%", "24%", "10%", "10%", "10%"], visible=False)
 
-    def sample(lang):
+    def sample(lang, request):
         try:
             name, text = kbeval.load_sample(ctx.kb, lang)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return gr.update(choices=[b.name for b in ctx.kb.bases()], value=name), text
 
-    def sample_en():
-        return sample("en")
+    def sample_en(request: gr.Request):
+        return sample("en", request)
 
-    def sample_zh():
-        return sample("zh")
+    def sample_zh(request: gr.Request):
+        return sample("zh", request)
 
     def read_upload(f):
         return decode(Path(f).read_bytes()) if f else ""
@@ -50,7 +50,7 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
             items = kbeval.parse(text)
             res = kbeval.evaluate(ctx.kb, items, name, ks=KS)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         label = {"hybrid": msg(request, "mode_hybrid") + " (RRF)", "dense": msg(request, "mode_dense"),
                  "sparse": "BM25", "rerank": msg(request, "mode_hybrid") + " + rerank"}
         table = [[label[m], *[round(r[f"recall@{k}"], 3) for k in KS], round(r["mrr"], 3)]

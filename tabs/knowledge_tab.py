@@ -11,7 +11,7 @@ from tabs import kbeval_panel
 from tabs import confirm
 from tabs.charts import table
 from tabs.context import Ctx, Problem, user
-from tabs.i18n import L, msg
+from tabs.i18n import L, msg, said
 
 HIT_COLS = ["score", "dense", "BM25", "file", "chunk", "text"]
 WIDTHS = ["8%", "12%", "12%", "16%", "6%", "46%"]
@@ -26,7 +26,7 @@ def facts(ctx: Ctx, name: str | None, request: gr.Request | None = None) -> str:
         b = ctx.kb.base(name)
         n, note = ctx.kb.points(b.name), ctx.kb.limits_note(b.name)
     except knowledge.KnowledgeError as e:
-        return f"⚠️ {e}"
+        return f"⚠️ {said(request, e)}"
     text = msg(request, "k_facts", model=b.embed_model, size=b.chunk_tokens, overlap=b.chunk_overlap,
                splitter=msg(request, "split_" + b.splitter), n=n, where=ctx.s.qdrant_url or msg(request, "k_local"))
     if b.rerank_model:
@@ -34,7 +34,7 @@ def facts(ctx: Ctx, name: str | None, request: gr.Request | None = None) -> str:
     for t in ctx.kb.tasks.values():
         if t.get("resumed") and t["status"] == "running" and (t["base"] or "default") == b.name:
             text += "\n\n" + msg(request, "k_resumed", files=t["files"], total=t["total"], chunks=t["chunks"])
-    return text + (f"\n\n⚠️ {note}" if note else "")
+    return text + (f"\n\n⚠️ {said(request, note)}" if note else "")
 
 
 def build(ctx: Ctx) -> dict:
@@ -108,13 +108,13 @@ def build(ctx: Ctx) -> dict:
         try:
             owners.check_thing(ctx.s, ctx.store, "kb", name, user(request), action)
         except owners.NotAllowed as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
 
     def do_create(name, model, sz, ov, sp, request: gr.Request):
         try:
             b = ctx.kb.create_base(name, model, int(sz or 0) or None, None if ov is None else int(ov), sp)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         ctx.store.set_owner("kb", b.name, user(request))
         return bases_update(b.name)
 
@@ -123,7 +123,7 @@ def build(ctx: Ctx) -> dict:
         try:
             renamed = ctx.kb.rename_base(old, new).name
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         ctx.store.set_owner("kb", renamed, ctx.store.owner("kb", old))
         ctx.store.forget_owner("kb", old)
         return bases_update(renamed)
@@ -133,7 +133,7 @@ def build(ctx: Ctx) -> dict:
         try:
             ctx.kb.set_reranker(name, model)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return facts(ctx, name, request)
 
     def do_drop(name, request: gr.Request):
@@ -141,7 +141,7 @@ def build(ctx: Ctx) -> dict:
         try:
             ctx.kb.delete_base(name)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         ctx.store.forget_owner("kb", name)
         return bases_update(_names(ctx)[0])
 
@@ -154,18 +154,18 @@ def build(ctx: Ctx) -> dict:
         try:
             t = ctx.kb.tasks[ctx.kb.start_ingest(paths, name)]
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         while t["status"] == "running":
             bar((t["files"], max(t["total"], 1)), desc=f"{t['chunks']} chunks", unit="files")
             yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
                    gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
             time.sleep(0.5)
-        lines = [msg(request, "m_error", e=t.get("error"))] if t["status"] == "failed" else []
+        lines = [msg(request, "m_error", e=said(request, t.get("error")))] if t["status"] == "failed" else []
         for r in t["reports"]:
-            lines.append("- " + (msg(request, "m_error", e=r.error) if r.error else
+            lines.append("- " + (msg(request, "m_error", e=said(request, r.error)) if r.error else
                                  msg(request, "m_ingested", name=r.name, n=r.chunks)))
             if r.warning:
-                lines.append(f"  - ⚠️ {r.warning}")
+                lines.append(f"  - ⚠️ {said(request, r.warning)}")
         yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
                "\n".join(lines), *listing(name, request), facts(ctx, name, request), None)
 
@@ -176,7 +176,7 @@ def build(ctx: Ctx) -> dict:
         try:
             ctx.kb.delete(d, name)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         # The base's facts too: its chunk count changed.
         return msg(request, "m_deleted", name=d), *listing(name, request), facts(ctx, name, request)
 
@@ -190,7 +190,7 @@ def build(ctx: Ctx) -> dict:
         try:
             found = ctx.kb.search(q, top_k=max(ctx.s.top_k, 5), base=name, mode=m)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
 
         def pair(rank, score):  # rank · score in one list; blank when the chunk was not in it
             return "" if rank is None else f"{rank} · {score:.3g}"

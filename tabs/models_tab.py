@@ -6,7 +6,7 @@ import gradio as gr
 
 from studio import estimate, models
 from tabs.context import KEEP, Ctx, Problem, user
-from tabs.i18n import L, msg, zh
+from tabs.i18n import L, msg, said, zh
 
 # (key in facts, English label, Chinese label, English why, Chinese why)
 FACT_ROWS = [
@@ -61,7 +61,7 @@ def active_facts(ctx: Ctx, request: gr.Request | None = None) -> str:
     try:
         f = models.facts(path)
     except models.ModelError as e:
-        return msg(request, "m_error", e=e)
+        return msg(request, "m_error", e=said(request, e))
     return facts_markdown(f, msg(request, "m_active", name=f["name"]) + f"\n\n`{path}`", request)
 
 
@@ -121,7 +121,7 @@ def build(ctx: Ctx) -> dict:
         try:
             models.set_active(ctx.s, path, user(request))  # this user's choice, not everyone's
         except models.ModelError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return gr.update(choices=_choices(ctx), value=str(models.active_model(ctx.s, user(request)))), \
             active_facts(ctx, request)
 
@@ -130,7 +130,7 @@ def build(ctx: Ctx) -> dict:
         try:
             f = models.facts(cfg=models.catalog_config(repo_id), name=repo_id)
         except models.ModelError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         if entry:
             f["template"] = entry.template
         return facts_markdown(f, f"**{repo_id}** · {msg(request, 'm_not_downloaded')}", request)
@@ -140,7 +140,7 @@ def build(ctx: Ctx) -> dict:
         try:
             path = models.download(ctx.s, (repo_id or "").strip())
         except models.ModelError as e:
-            return gr.update(), msg(request, "m_error", e=e)
+            return gr.update(), msg(request, "m_error", e=said(request, e))
         ctx.store.set_owner("model", path.name, user(request))
         return gr.update(choices=_choices(ctx), value=str(path)), f"`{path}`"
 
@@ -150,7 +150,7 @@ def build(ctx: Ctx) -> dict:
                    else models.read_config(models.active_model(ctx.s, user(request))))
             return estimate_markdown(cfg, m, r or 1, t, b or 1, sq or 16, ck, g, request)
         except (models.ModelError, ValueError, KeyError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
 
     def show_facts(request: gr.Request):
         return active_facts(ctx, request)

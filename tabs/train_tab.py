@@ -12,7 +12,7 @@ from studio.jobs import JobError
 from tabs.charts import plot, table
 from tabs.context import Ctx, Problem, user
 from tabs.jobs_view import queue_lines
-from tabs.i18n import L, msg, status, zh
+from tabs.i18n import L, msg, said, status, zh
 
 
 
@@ -199,7 +199,7 @@ def build(ctx: Ctx) -> dict:
             warn = shared_cores(request, "train")
             job = training.start(ctx.s, ctx.store, mine(request, *form), user=user(request))
         except (training.TrainError, ValueError, JobError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         gr.Info(msg(request, "m_train_started", name=job.name))
         if warn:
             gr.Warning(warn)
@@ -210,7 +210,7 @@ def build(ctx: Ctx) -> dict:
         try:
             cfg = training.build_yaml(ctx.s, form, ctx.s.home / "jobs" / "<run>" / "output")
         except (training.TrainError, ValueError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return (yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False)
                 + f"\n# {' '.join(training.command(ctx.s, ctx.s.home / 'jobs/<run>/train.yaml'))}\n")
 
@@ -220,7 +220,7 @@ def build(ctx: Ctx) -> dict:
             est = training.memory_estimate(ctx.s, form)
             steps_ = training.total_steps(ctx.s, form)
         except (training.TrainError, ValueError, KeyError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         text = msg(request, "m_plan", mem=f"{est['total'] / estimate.GIB:.2f} GiB",
                    peft=estimate.peft_line(est), steps=steps_)
         warn = shared_cores(request, "train")
@@ -234,7 +234,7 @@ def build(ctx: Ctx) -> dict:
         try:
             job = training.probe(ctx.s, ctx.store, form, user=user(request))
         except (training.TrainError, ValueError, JobError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return {"id": job.id, "form": asdict(form)}, plan_text(request, form) + "\n\n" + msg(request, "m_probing")
 
     def probe_view(probing, request: gr.Request):
@@ -260,7 +260,7 @@ def build(ctx: Ctx) -> dict:
             try:
                 owners.check_job(ctx.s, job, user(request), "cancel")
             except owners.NotAllowed as e:
-                raise Problem(str(e))
+                raise Problem(said(request, e))
             training.cancel(ctx.store, job_id)
         return gr.update(choices=_runs(ctx, request), value=job_id)
 
@@ -268,7 +268,7 @@ def build(ctx: Ctx) -> dict:
         try:
             job = training.resume(ctx.s, ctx.store, job_id, checkpoint, user=user(request))
         except (training.TrainError, JobError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         gr.Info(msg(request, "m_train_started", name=job.name))
         return gr.update(choices=_runs(ctx, request), value=job.id)
 
@@ -276,7 +276,7 @@ def build(ctx: Ctx) -> dict:
         try:
             job = export.merge(ctx.s, ctx.store, job_id, user=user(request))
         except (export.ExportError, JobError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return msg(request, "m_merging", path=job.spec["export_dir"])
 
     def do_publish(job_id, repo_id, tok, kind, priv, request: gr.Request):
@@ -288,7 +288,7 @@ def build(ctx: Ctx) -> dict:
             owners.check_job(ctx.s, job, user(request), "publish")
             url = hub.push(ctx.s, folder or job.folder, repo_id, bool(priv), token=tok or None)
         except (hub.HubError, owners.NotAllowed) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         return msg(request, "m_published", url=url)
 
     def do_compare(job_id, text, request: gr.Request):
@@ -296,7 +296,7 @@ def build(ctx: Ctx) -> dict:
             job = export.compare(ctx.s, ctx.store, job_id or "", (text or "").splitlines(),
                                  user=user(request))
         except (export.ExportError, JobError) as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         gr.Info(msg(request, "m_comparing"))
         return job.id
 
