@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.checks import refuses
+from tests.reliability.checks import in_chinese, refuses
 from studio import chat, config, datasets, formats, models, serving, training
 from studio.jobs import JobStore
 from studio.knowledge import Knowledge, KnowledgeError
@@ -244,7 +244,7 @@ def test_a_zip_bomb(small_kb, tmp_path):
         zf.writestr("zeros.txt", b"0" * (64 << 20))  # 64 KiB on disk
     assert z.stat().st_size < 1 << 20
     [rep] = kb.ingest([z])
-    assert "bomb.zip unpacks to" in rep.error and "STUDIO_UPLOAD_MAX_MIB" in rep.error
+    assert "bomb.zip unpacks to" in rep.error and "STUDIO_UPLOAD_MAX_MIB" in rep.error and in_chinese(rep.error)
     assert kb.documents() == [] and not any((kb.root / "unpacked").glob("*"))
 
 
@@ -254,6 +254,7 @@ def test_a_document_over_the_upload_limit(small_kb, tmp_path):
     big.write_text("kettle " * 200_000)
     [rep] = kb.ingest([big])
     assert "over the limit" in rep.error and "split it" in rep.error and kb.documents() == []
+    assert in_chinese(rep.error)
 
 
 @pytest.mark.parametrize("name", ["../..", "..", "/", "./."])
@@ -288,6 +289,7 @@ def test_two_readmes_from_one_folder_upload_stay_two_documents(kb, tmp_path):
         f.write_text(text)
     reps = kb.ingest([a, b])  # what a browser sends for a folder: the names without their folders
     assert [r.name for r in reps] == ["README.md", "README-2.md"] and "zip" in reps[1].warning
+    assert in_chinese(reps[1].warning)
     assert dict(kb.documents()) == {"README.md": 1, "README-2.md": 1}
     folder = tmp_path / "manuals"
     for sub in ("a", "a_b"):
@@ -304,5 +306,6 @@ def test_text_garbled_before_it_reached_the_studio_does_not_pass_the_check(ds):
     rows = [{"instruction": "\ufffd\ufffd\ufffd\ufffd", "input": "", "output": "15\ufffd\ufffd"}]
     problems = formats.check("alpaca", rows)
     assert problems and "unreadable characters" in problems[0][1] and "Import" in problems[0][1]
+    assert in_chinese(problems[0][1])
     refuses(lambda: datasets.save(ds, "garbled", "alpaca", rows), "Not saved", "unreadable",
             error=datasets.DatasetError)
