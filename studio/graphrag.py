@@ -15,6 +15,7 @@ from pathlib import Path
 from studio import kbreaders
 from studio.agentic import llm_for
 from studio.kbreaders import KnowledgeError
+from studio.words import Said
 
 _PART = r"[^,()\n（）]{1,40}"
 TRIPLE_REGEX = rf"(\({_PART}, {_PART}, {_PART}\)\n){{1,10}}"
@@ -37,26 +38,50 @@ def folder(kb, base: str | None) -> Path:
 
 
 def build(kb, base: str | None, base_url: str, model: str, api_key: str = "", constrain: bool = True,
-          context: int = 2048) -> list[tuple[str, str, str]]:
-    """(Re)build the graph of a knowledge base from its files; returns its triples."""
+          context: int = 2048, progress=None) -> list[tuple[str, str, str]]:
+    """(Re)build the graph of a knowledge base from its files; returns its triples. progress(done,
+    total) after each chunk the model has read. The graph a build replaces stays whole and in use
+    until the new one is written out (a build stopped half-way leaves it as it was)."""
     from llama_index.core import PropertyGraphIndex
-    from llama_index.core.indices.property_graph import SimpleLLMPathExtractor
 
     b = kb.base(base)
     files = sorted(kb.files_dir(b).iterdir())
     if not files:
-        raise KnowledgeError(f"Knowledge base {b.name!r} has no documents to build a graph from.")
+        raise KnowledgeError(Said(f"Knowledge base {b.name!r} has no documents to build a graph from.",
+                                  f"知识库 {b.name!r} 里还没有文档，无法构建图谱：请先添加文档。"))
     docs = [d for f in files for d in kbreaders.read(f, f.name)]
+    nodes = kb._splitter(b)(docs)
     llm = llm_for(base_url, model, api_key, context, max_tokens=160, regex=TRIPLE_REGEX if constrain else None)
-    extractor = SimpleLLMPathExtractor(llm=llm, extract_prompt=EXTRACT_PROMPT, max_paths_per_chunk=10,
-                                       num_workers=1, raise_on_error=True)
-    index = PropertyGraphIndex.from_documents(
-        docs, llm=llm, embed_model=kb._embedder(b.embed_model)[0], kg_extractors=[extractor],
-        transformations=[kb._splitter(b)], show_progress=False)
+    extractor = _counted(llm, len(nodes), progress)
+    index = PropertyGraphIndex(nodes=nodes, llm=llm, embed_model=kb._embedder(b.embed_model)[0],
+                               kg_extractors=[extractor], show_progress=False)
     target = folder(kb, base)
-    shutil.rmtree(target, ignore_errors=True)
-    index.storage_context.persist(persist_dir=str(target))
+    partial, old = target.with_name(target.name + ".partial"), target.with_name(target.name + ".old")
+    shutil.rmtree(partial, ignore_errors=True)
+    index.storage_context.persist(persist_dir=str(partial))
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    partial.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
     return triples(kb, base)
+
+
+def _counted(llm, total: int, progress):
+    """LlamaIndex's path extractor, reporting each chunk it has read."""
+    from llama_index.core.indices.property_graph import SimpleLLMPathExtractor
+
+    class Counted(SimpleLLMPathExtractor):
+        async def _aextract(self, node):
+            out = await super()._aextract(node)
+            done[0] += 1
+            if progress:
+                progress(done[0], total)
+            return out
+
+    done = [0]
+    return Counted(llm=llm, extract_prompt=EXTRACT_PROMPT, max_paths_per_chunk=10, num_workers=1,
+                   raise_on_error=True)
 
 
 def _storage(kb, base: str | None):
@@ -64,7 +89,8 @@ def _storage(kb, base: str | None):
 
     target = folder(kb, base)
     if not (target / "property_graph_store.json").exists():
-        raise KnowledgeError("No graph yet for this knowledge base: build it first.")
+        raise KnowledgeError(Said("No graph yet for this knowledge base: build it first.",
+                                  "这个知识库还没有图谱：请先构建。"))
     return StorageContext.from_defaults(persist_dir=str(target))
 
 

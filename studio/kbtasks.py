@@ -1,7 +1,8 @@
 """Ingestion in the background that survives the app: the files are copied into the data root and
 the task recorded there before it starts; an app stopped or killed meanwhile finishes it at its
 next start. A file added again replaces its chunks, so going over a batch again loses and doubles
-nothing (its pending chunks were dropped at open: kbstore)."""
+nothing (its pending chunks were dropped at open: kbstore). GraphRAG builds run in the background
+too (start_graph), outside any request: the model reads every chunk, minutes on a CPU."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,9 @@ import time
 from pathlib import Path
 
 from studio.kbreaders import KnowledgeError
+from studio.words import Said
+
+_GRAPH_LOCK = threading.Lock()
 
 
 class TasksMixin:
@@ -66,6 +70,37 @@ class TasksMixin:
             shutil.rmtree(self.root / "incoming" / task_id, ignore_errors=True)
 
         threading.Thread(target=work, daemon=True, name=task_id).start()
+
+    def start_graph(self, base: str | None, base_url: str, model: str, api_key: str = "",
+                    context: int = 2048) -> str:
+        """graphrag.build() in a background thread (the model reads every chunk: minutes), one
+        per knowledge base at a time; poll tasks[id]. Not resumed after a restart: it needs the
+        deployment it was started on, and the graph it replaces stays whole until it ends."""
+        from studio import graphrag
+
+        b = self.base(base)
+        with _GRAPH_LOCK:  # two clicks at once start one build
+            busy = [t for t in self.tasks.values()
+                    if t.get("kind") == "graph" and t["base"] == b.name and t["status"] == "running"]
+            if busy:
+                raise KnowledgeError(Said(
+                    f"A graph of {b.name!r} is being built already ({busy[0]['files']} of "
+                    f"{busy[0]['total']} chunks read): wait for it to finish.",
+                    f"知识库 {b.name!r} 的图谱正在构建（已读 {busy[0]['files']}/{busy[0]['total']} 个文本块）：请等它完成。"))
+            task_id = f"graph-{time.time_ns():x}"
+            task = self.tasks[task_id] = {"kind": "graph", "status": "running", "files": 0, "total": 0,
+                                          "triples": [], "base": b.name, "started": time.time()}
+
+        def work():
+            try:
+                task["triples"] = graphrag.build(self, b.name, base_url, model, api_key, context=context,
+                                                 progress=lambda done, total: task.update(files=done, total=total))
+                task["status"] = "succeeded"
+            except Exception as e:  # never lose the failure in a thread
+                task.update(status="failed", error=e)
+
+        threading.Thread(target=work, daemon=True, name=task_id).start()
+        return task_id
 
     def _gone(self, base: str | None) -> bool:
         try:

@@ -2,12 +2,14 @@
 or by walking an entity-relation graph built from the knowledge base; every step is shown."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from studio import agentic, graphrag, knowledge, serving
 from tabs import charts
 from tabs.context import Ctx, Problem
-from tabs.i18n import L, msg
+from tabs.i18n import L, msg, said
 
 ICONS = {"thought": "💭", "search": "🔎", "calculator": "🧮", "observation": "📄", "answer": "✅", "note": "⚠️"}
 
@@ -52,21 +54,31 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
         for r, done in agentic.stream(ctx.kb, q.strip(), url, name, key, kb_name, context=context):
             yield render(r, request, done)
 
-    def do_build(choice, kb_name, request: gr.Request):
+    def do_build(choice, kb_name, request: gr.Request, bar=gr.Progress()):
+        """Starts the build in the background and follows it; closing the page does not stop it."""
         url, key, name, context = _target(ctx, choice, request)
         try:
-            found = graphrag.build(ctx.kb, kb_name, url, name, key, context=context)
+            t = ctx.kb.tasks[ctx.kb.start_graph(kb_name, url, name, key, context=context)]
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
-        return (charts.table(request, [list(t) for t in found], ["subject", "relation", "object"], visible=True),
-                msg(request, "rp_built", n=len(found)))
+            raise Problem(said(request, e))
+        while t["status"] == "running":
+            if t["total"]:
+                bar((t["files"], t["total"]), unit="chunks")
+            yield gr.update(), msg(request, "rp_building", done=t["files"], total=t["total"] or "…")
+            time.sleep(0.5)
+        if t["status"] == "failed":
+            e = t["error"]
+            raise Problem(said(request, e) if isinstance(e, knowledge.KnowledgeError)
+                          else msg(request, "m_error", e=f"{type(e).__name__}: {e}"))
+        yield (charts.table(request, [list(x) for x in t["triples"]], ["subject", "relation", "object"], visible=True),
+               msg(request, "rp_built", n=len(t["triples"])))
 
     def do_show(kb_name, request: gr.Request):
         try:
             return charts.table(request, [list(t) for t in graphrag.triples(ctx.kb, kb_name)],
                                 ["subject", "relation", "object"], visible=True)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
 
     def do_graph(q, choice, kb_name, request: gr.Request):
         if not (q or "").strip():
@@ -75,7 +87,7 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
         try:
             a = graphrag.ask(ctx.kb, q.strip(), kb_name, url, name, key, context=context)
         except knowledge.KnowledgeError as e:
-            raise Problem(str(e))
+            raise Problem(said(request, e))
         facts = "\n".join(f"- {p}" for p in a.paths) or "-"
         return f"🕸️ **{msg(request, 'rp_paths')}**\n{facts}\n\n**{msg(request, 'rp_answer')}**: {a.answer}"
 

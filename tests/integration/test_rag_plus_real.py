@@ -5,7 +5,7 @@ import pytest
 
 from studio import agentic, config, graphrag, serving
 from studio.jobs import JobStore
-from studio.knowledge import Knowledge
+from studio.knowledge import Knowledge, KnowledgeError
 
 from tests.conftest import wait_for
 
@@ -58,3 +58,20 @@ def test_graph_is_built_stored_and_walked_two_hops(endpoint):
     assert graphrag.triples(kb, b.name) == found  # read back from disk
     a = graphrag.ask(kb, "What kind of company does Wang Fang work for?", b.name, url, model)
     assert a.paths and a.answer
+
+
+def test_graph_builds_in_the_background_and_a_failed_build_keeps_the_last_graph(endpoint):
+    s, kb, url, model = endpoint
+    b = kb.create_base("people-bg")
+    kb.add_file(DOCS / "people_and_companies.md", base=b.name)
+    t = kb.tasks[kb.start_graph(b.name, url, model)]
+    with pytest.raises(KnowledgeError, match="being built already"):
+        kb.start_graph(b.name, url, model)  # one build per knowledge base at a time
+    wait_for(lambda: t["status"] != "running", timeout=600, every=1, what="the graph build")
+    assert t["status"] == "succeeded" and t["triples"] and t["files"] == t["total"] > 0
+    before = graphrag.triples(kb, b.name)
+    # A build whose model is gone fails and says why; the graph it would replace is still there.
+    t = kb.tasks[kb.start_graph(b.name, "http://127.0.0.1:9/v1", model)]
+    wait_for(lambda: t["status"] != "running", timeout=120, every=1, what="the failed build")
+    assert t["status"] == "failed" and t["error"]
+    assert graphrag.triples(kb, b.name) == before
