@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 
 from studio.knowledge import Hit
+from studio.words import Said
 
 SYSTEM = "You are a helpful assistant. Answer briefly."
 # With retrieval, the chunks come first in the user's turn, unnumbered, then the question in its
@@ -306,7 +307,7 @@ def _checked(base_url: str) -> str:
     try:
         return netguard.check_url(base_url)
     except netguard.Refused as e:
-        raise ChatError(str(e)) from e
+        raise ChatError(*e.args) from e  # the Said, both languages
 
 
 def stream(base_url: str, model: str, messages: list[dict], max_tokens: int = 256,
@@ -328,25 +329,29 @@ def stream(base_url: str, model: str, messages: list[dict], max_tokens: int = 25
                 text += chunk.choices[0].delta.content
                 yield text
     except APIConnectionError as e:
-        raise ChatError(f"Cannot reach the model server at {base_url}: is it running?") from e
+        raise ChatError(Said(f"Cannot reach the model server at {base_url}: is it running?",
+                             f"连不上模型服务 {base_url}：它在运行吗？")) from e
     except APIStatusError as e:
         raise ChatError(explain(e.status_code, str(e.message))) from e
     if not text:
         yield ""
 
 
-def explain(code: int, detail: str) -> str:
+def explain(code: int, detail: str) -> Said:
     """An endpoint's refusal in words a user can act on."""
     if code == 401:
-        return "The endpoint refused the API key (401): check the key."
+        return Said("The endpoint refused the API key (401): check the key.", "服务拒绝了这个 API 密钥（401）：请检查密钥。")
     if code == 404:
-        return f"The endpoint does not serve this model (404): {detail[:200]}"
+        return Said(f"The endpoint does not serve this model (404): {detail[:200]}",
+                    f"这个服务没有提供该模型（404）：{detail[:200]}")
     if code in (429, 503):
-        return f"The endpoint is overloaded ({code}): wait a moment and send again."
+        return Said(f"The endpoint is overloaded ({code}): wait a moment and send again.",
+                    f"服务繁忙（{code}）：请稍等再发送。")
     if code == 400 and ("context" in detail.lower() or "maximum" in detail.lower()):
-        return ("The conversation is longer than the model's context: clear it, or deploy with a "
-                f"larger max model length. ({detail[:200]})")
-    return f"The endpoint refused the request ({code}): {detail[:300]}"
+        return Said("The conversation is longer than the model's context: clear it, or deploy with a "
+                    f"larger max model length. ({detail[:200]})",
+                    f"对话超出了模型的上下文长度：请清空对话，或用更大的最大模型长度重新部署。（{detail[:200]}）")
+    return Said(f"The endpoint refused the request ({code}): {detail[:300]}", f"服务拒绝了请求（{code}）：{detail[:300]}")
 
 
 def list_models(base_url: str, api_key: str = "") -> list[str]:
@@ -356,7 +361,8 @@ def list_models(base_url: str, api_key: str = "") -> list[str]:
     try:
         return [m.id for m in _client(_checked(base_url), api_key or "EMPTY").models.list(timeout=15).data]
     except APIConnectionError as e:
-        raise ChatError(f"Cannot reach {base_url}: check the URL (it usually ends in /v1).") from e
+        raise ChatError(Said(f"Cannot reach {base_url}: check the URL (it usually ends in /v1).",
+                             f"连不上 {base_url}：请检查地址（通常以 /v1 结尾）。")) from e
     except APIStatusError as e:
         raise ChatError(explain(e.status_code, str(e.message))) from e
 

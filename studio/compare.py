@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from studio import chat
+from studio import chat, words
 
 
 @dataclass
@@ -33,13 +33,15 @@ class Lane:
     finished: float | None = None
     chunks: int = 0  # streamed pieces; vLLM sends about one token each
 
-    def summary(self) -> str:
+    def summary(self, zh: bool = False) -> str:
         if self.error:
             return self.error
         if self.first is None:
             return "…"
         took = (self.finished or time.perf_counter()) - self.started
         rate = self.chunks / max(took - self.first, 1e-6) if self.chunks > 1 else 0.0
+        if zh:
+            return f"首个 token {self.first * 1000:.0f} 毫秒 · {rate:.1f} token/秒 · 共 {took:.1f} 秒"
         return f"first token {self.first * 1000:.0f} ms · {rate:.1f} tokens/s · {took:.1f} s"
 
 
@@ -60,7 +62,7 @@ def run(targets: list[Target], max_tokens: int = 256, temperature: float = 0.3,
                 lane.text = text
             lane.text = chat.finish(lane.text, t.hits, t.zh) + t.sources
         except chat.ChatError as e:
-            lane.error = str(e)
+            lane.error = words.pick(e, t.zh)
         finally:
             lane.finished = time.perf_counter()
             lane.done = True

@@ -82,7 +82,7 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
             shown = [""] * LANES
             for slot, t, lane in zip(slots, targets, lanes):
                 shown[slot] = f"**{t.label}**{' + RAG' if t.sources else ''}\n\n{lane.text}\n\n" \
-                              f"*{lane.summary()}*"
+                              f"*{lane.summary(t.zh)}*"
             yield shown
 
     go.click(run, [question, kb_pick, *pickers, *rags], outs, api_name="compare",
