@@ -9,7 +9,7 @@ import pandas as pd
 
 from studio import datasets, formats, owners, preview, trainform
 from tabs.context import KEEP, Ctx, Problem, user
-from tabs.i18n import L, msg, said
+from tabs.i18n import L, msg, said, zh
 
 FORMAT_CHOICES = [("Alpaca (instruction / input / output)", "alpaca"),
                   ("ShareGPT (conversations)", "sharegpt"), ("OpenAI (messages)", "openai")]
@@ -44,9 +44,10 @@ def report(request, problems: list[tuple[int, str]], n: int) -> str:
 EMPTY_HIST = pd.DataFrame({"tokens": pd.Series(dtype="int64"), "rows": pd.Series(dtype="int64")})
 
 
-def _bar(bar):
+def _bar(bar, request):
     """The rendering's rows done, on the component's progress bar."""
-    return lambda done, total: bar((done, max(total, 1)), unit="rows")
+    unit = "行" if zh(request) else "rows"
+    return lambda done, total: bar((done, max(total, 1)), unit=unit)
 
 
 def _histogram(lengths: list[int]) -> pd.DataFrame:
@@ -158,7 +159,7 @@ def build(ctx: Ctx) -> dict:
         if not 1 <= int(row or 0) <= len(records):
             raise Problem(msg(request, "m_no_row", n=len(records)))
         try:
-            [r] = preview.wait(preview.start(ctx.s, f, records, [int(row) - 1], int(cut)), _bar(bar))
+            [r] = preview.wait(preview.start(ctx.s, f, records, [int(row) - 1], int(cut)), _bar(bar, request))
         except preview.PreviewError as e:
             raise Problem(said(request, e))
         spans = [(text, "trained" if trained else "masked") for text, trained in r["segments"]]
@@ -169,7 +170,7 @@ def build(ctx: Ctx) -> dict:
         records = _records(f, table)
         try:
             rendered = preview.wait(preview.start(ctx.s, f, records, list(range(len(records))), int(cut),
-                                                  with_segments=False), _bar(bar))
+                                                  with_segments=False), _bar(bar, request))
         except preview.PreviewError as e:
             raise Problem(said(request, e))
         st = preview.stats(f, records, rendered)

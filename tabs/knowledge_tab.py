@@ -11,7 +11,7 @@ from tabs import kbeval_panel
 from tabs import confirm
 from tabs.charts import table
 from tabs.context import Ctx, Problem, user
-from tabs.i18n import L, msg, said
+from tabs.i18n import L, msg, said, zh
 
 HIT_COLS = ["score", "dense", "BM25", "file", "chunk", "text"]
 WIDTHS = ["8%", "12%", "12%", "16%", "6%", "46%"]
@@ -156,7 +156,8 @@ def build(ctx: Ctx) -> dict:
         except knowledge.KnowledgeError as e:
             raise Problem(said(request, e))
         while t["status"] == "running":
-            bar((t["files"], max(t["total"], 1)), desc=f"{t['chunks']} chunks", unit="files")
+            bar((t["files"], max(t["total"], 1)), unit="个文件" if zh(request) else "files",
+                desc=f"{t['chunks']} 个文本块" if zh(request) else f"{t['chunks']} chunks")
             yield (msg(request, "k_progress", files=t["files"], total=t["total"], chunks=t["chunks"]),
                    gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
             time.sleep(0.5)

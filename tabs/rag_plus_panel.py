@@ -9,7 +9,7 @@ import gradio as gr
 from studio import agentic, graphrag, knowledge, serving
 from tabs import charts
 from tabs.context import Ctx, Problem
-from tabs.i18n import L, msg, said
+from tabs.i18n import L, msg, said, zh
 
 ICONS = {"thought": "💭", "search": "🔎", "calculator": "🧮", "observation": "📄", "answer": "✅", "note": "⚠️"}
 
@@ -63,7 +63,7 @@ def build(ctx: Ctx, model: gr.Dropdown, kb_pick: gr.Dropdown) -> None:
             raise Problem(said(request, e))
         while t["status"] == "running":
             if t["total"]:
-                bar((t["files"], t["total"]), unit="chunks")
+                bar((t["files"], t["total"]), unit="个文本块" if zh(request) else "chunks")
             yield gr.update(), msg(request, "rp_building", done=t["files"], total=t["total"] or "…")
             time.sleep(0.5)
         if t["status"] == "failed":
