@@ -258,7 +258,7 @@ def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False, zh: bo
         warn = WARN_MARK + UNCOVERED[zh].format(seen=seen)
     if not hits:
         return warn
-    items = [f"<details><summary>[{i}] {html.escape(h.label)} · {SCORE[zh]} {h.score:.2f}</summary>\n\n"
+    items = [f"<details><summary>[{i}] {html.escape(h.label_in(zh))} · {SCORE[zh]} {h.score:.2f}</summary>\n\n"
              f"{html.escape(h.text)}\n\n</details>" for i, h in enumerate(hits, start=1)]
     return warn + SOURCES_MARK[zh] + "\n\n" + "\n".join(items)
 

@@ -37,6 +37,12 @@ class Hit:
         where = f"p.{self.page}, " if self.page else ""
         return f"{self.file} ({where}chunk {self.chunk})"
 
+    def label_in(self, zh: bool) -> str:
+        if not zh:
+            return self.label
+        where = f"第 {self.page} 页，" if self.page else ""
+        return f"{self.file}（{where}第 {self.chunk} 块）"
+
 
 def rrf(dense, sparse, alpha: float = 0.5, top_k: int = 3):
     """LlamaIndex's hybrid_fusion_fn, as Qdrant's reciprocal rank fusion (the same the Qdrant

@@ -19,6 +19,8 @@ def test_messages_carry_history_and_numbered_sources():
                                   "Answer from the text above: How long to return?")
     block = chat.sources_block(hits)
     assert "[1] policy.md (chunk 2)" in block and "[2] manual.pdf (p.3, chunk 1)" in block
+    zh = chat.sources_block(hits, zh=True)
+    assert "[1] policy.md（第 2 块）" in zh and "[2] manual.pdf（第 3 页，第 1 块）" in zh and "chunk" not in zh
 
 
 def test_without_retrieval_there_are_no_sources():
