@@ -39,6 +39,7 @@ ENV STUDIO_VENVS=/opt/venvs STUDIO_DEVICE=${TARGET} PIP_NO_CACHE_DIR=1 \
 WORKDIR /opt/studio
 COPY requirements*.txt ./
 COPY scripts/setup.sh scripts/
+COPY plugins/ plugins/
 RUN env ${WHEELS:+PIP_FIND_LINKS=$WHEELS} ${CA_BUNDLE:+PIP_CERT=$CA_BUNDLE} \
       STUDIO_TORCH_INDEX="$TORCH_INDEX" bash scripts/setup.sh --only torch --no-model
 RUN env ${WHEELS:+PIP_FIND_LINKS=$WHEELS} ${CA_BUNDLE:+PIP_CERT=$CA_BUNDLE} \

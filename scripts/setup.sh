@@ -141,6 +141,18 @@ for name in torch app train serve; do
   fi
 done
 
+# The studio's vLLM plugin (LoRA on the CPU backend as one product per adapter), with a stamp of
+# its own so that an environment built before it, or before a change to it, gets it too.
+if wanted serve && [ "$device" = cpu ] && [ -x "$VENVS/serve/bin/python" ]; then
+  plugin_stamp=$(cat "$ROOT"/plugins/vllm_cpu_lora/pyproject.toml "$ROOT"/plugins/vllm_cpu_lora/*.py | sha256sum | cut -c1-16)
+  if [ "$(cat "$VENVS/serve/.studio-plugin-stamp" 2>/dev/null)" != "$plugin_stamp" ]; then
+    log "installing the studio's vLLM plugin into the serve environment"
+    pip_in serve --no-deps --no-build-isolation "$ROOT/plugins/vllm_cpu_lora"
+    rm -rf "$ROOT/plugins/vllm_cpu_lora/build" "$ROOT"/plugins/vllm_cpu_lora/*.egg-info
+    echo "$plugin_stamp" > "$VENVS/serve/.studio-plugin-stamp"
+  fi
+fi
+
 # Test tools go on top of the app environment, with a stamp of their own, so that switching
 # between the README's two commands does not rebuild the app.
 if [ $WITH_TESTS = 1 ] && wanted app; then
