@@ -59,11 +59,11 @@ class Settings:
     qdrant_url: str = ""
     qdrant_api_key: str = ""
     collection: str = "kb_default"  # the first knowledge base's collection
-    # Serving. On CPU, eager mode starts in ~40 s instead of 100-200 s compiled, and eager bf16
-    # gave garbage on the default model, so CPU serves eager float32.
+    # Serving. On CPU the launch settings come from the machine (studio/launchplan.py).
     gpu: bool = field(default_factory=_has_cuda)
     serve_max_model_len: int = 2048
-    serve_cpu_kv_gib: int = 2
+    serve_cpu_kv_gib: int = 2  # 0: an eighth of the free memory, 1 to 8 GiB
+    serve_cpu_dtype: str = "auto"  # auto: bfloat16 where the CPU has AVX-512 BF16 or AMX, else float32
     serve_start_timeout: int = 600
     # Below this much /dev/shm (Docker gives 64 MB), tensor parallelism across GPUs fails: the
     # page warns and the Deploy tab refuses it, naming --ipc=host.
@@ -72,8 +72,8 @@ class Settings:
     # without a GPU or with a driver too old): the key of the notice that says why.
     serve_blocked: str = ""
     # vLLM on CPU keeps one core for its front end; on small machines that halves the engine.
-    # Up to this many cores the engine binds all of them (2 cores: 464 vs 318 tokens/s,
-    # bench/serve_tuning.py).
+    # Up to this many cores the engine binds all of them (2 cores, bfloat16: 385 vs 241 tokens/s,
+    # first token of a 1,357-token prompt 1.6 vs 2.9 s; bench/serve_tuning.py).
     serve_cpu_all_cores_upto: int = 8
     # Chat sampling. A light repetition penalty stops the tiny default model from looping on one
     # sentence; 1.15 already garbled its Chinese answers (measured on the sample documents).

@@ -11,10 +11,10 @@ import secrets
 import socket
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from studio import config, models, training
+from studio import config, estimate, launchplan, models, training
 from studio.core import runtime
 from studio.jobs import Job, JobStore
 from studio.words import Said
@@ -58,14 +58,13 @@ def gpu_count() -> int:
     return len([d for d in visible.split(",") if d.strip()]) if visible else 1
 
 
-def cpu_binding(s: config.Settings) -> dict:
-    """On a small CPU machine, let the engine use every core this process may run on."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) > s.serve_cpu_all_cores_upto:
-        return {}
-    contiguous = cores == list(range(cores[0], cores[-1] + 1))
-    bind = f"{cores[0]}-{cores[-1]}" if contiguous else ",".join(map(str, cores))
-    return {"VLLM_CPU_OMP_THREADS_BIND": bind, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+def cpu_plan(s: config.Settings, model_dir: Path, opts: DeployOptions) -> list:
+    """The launch choices for this machine (launchplan), for this model and these options."""
+    try:
+        per = estimate.kv_bytes_per_token(models.read_config(model_dir), 4)[0]
+    except (models.ModelError, KeyError, TypeError):
+        per = None
+    return launchplan.plan(s, launchplan.machine(s), opts.dtype, opts.kv_cache_gib, per)
 
 
 def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], host: str,
@@ -81,7 +80,7 @@ def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], hos
     if eager:
         cmd.append("--enforce-eager")
     if not s.gpu:
-        # Eager starts in ~40 s instead of 100-200 s; eager bf16 gave garbage on the default model.
+        # start() puts the machine's choice (launchplan) in place of "auto".
         cmd += ["--dtype", "float32" if opts.dtype == "auto" else opts.dtype]
     else:
         cmd += ["--dtype", opts.dtype, "--gpu-memory-utilization", str(opts.gpu_memory_share),
@@ -140,9 +139,7 @@ def needs(s: config.Settings, store: JobStore, model_dir: Path, opts: DeployOpti
     if not store.gpus:
         cores = len(os.sched_getaffinity(0))
         return {"cpus": cores}, opts
-    from dataclasses import replace
-
-    from studio import jobqueue, models
+    from studio import jobqueue
 
     tp = int(opts.tensor_parallel)
     free = sorted((left / size for left, size in zip(store.free(), store.gpus)), reverse=True)
@@ -190,9 +187,10 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     port = free_port(host)
     env = {"HF_HOME": str(s.hf_home), "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
            "DO_NOT_TRACK": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
-    if not s.gpu:
-        env["VLLM_CPU_KVCACHE_SPACE"] = str(opts.kv_cache_gib or s.serve_cpu_kv_gib)
-        env.update(cpu_binding(s))
+    plan = cpu_plan(s, model_dir, opts) if not s.gpu else []
+    if plan:
+        env.update(launchplan.env_of(plan))
+        opts = replace(opts, dtype=launchplan.dtype_of(plan))
     env.update(extra_env or {})
     key = (key or secrets.token_urlsafe(24)) if opts.api_key else None
     if key:
@@ -204,7 +202,8 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
         (folder / "api_key").touch(mode=0o600)
         (folder / "api_key").write_text(key)
     spec = {"model": str(model_dir), "served_name": model_dir.name, "host": host, "port": port,
-            "adapters": [a["name"] for a in available], "options": asdict(opts)}
+            "adapters": [a["name"] for a in available], "options": asdict(opts),
+            "plan": [{"name": c.name, "value": str(c.value), "why": str(c.why)} for c in plan]}
     return store.launch("serve", f"{model_dir.name}@{port}", cmd, spec=spec, env=env,
                         job_id=job_id, folder=folder, owner=user, needs=need)
 

@@ -6,13 +6,13 @@ import time
 
 import gradio as gr
 
-from studio import models, owners, proxy, serving, telemetry, training
+from studio import launchplan, models, owners, proxy, serving, telemetry, training
 from studio.jobs import JobError
 from tabs import bench_panel, confirm
 from tabs.charts import plot
 from tabs.context import Ctx, Problem, user
 from tabs.jobs_view import error_md, queue_lines
-from tabs.i18n import L, msg, said, status
+from tabs.i18n import L, msg, said, status, zh
 
 
 
@@ -90,6 +90,8 @@ def build(ctx: Ctx) -> dict:
                     max_loras = gr.Number(value=4, precision=0, label=L("max_loras"))
                 need_key = gr.Checkbox(value=False, label=L("api_key"), info=L("i_api_key"))
                 host = gr.Textbox(value="127.0.0.1", label=L("host"), info=L("i_host"))
+            with gr.Accordion(L("plan_title"), open=False, visible=not ctx.s.gpu):
+                plan = gr.Markdown()
             cores = gr.Markdown()  # without a GPU: what a server would share the cores with
             with gr.Row():
                 deploy = gr.Button(L("deploy"), variant="primary")
@@ -127,7 +129,16 @@ def build(ctx: Ctx) -> dict:
         path = models.active_model(ctx.s, user(request))
         choices = _adapter_choices(ctx, request)
         return (msg(request, "m_active", name=path.name), gr.update(choices=choices, value=choices),
-                gr.update(choices=choices))
+                gr.update(choices=choices), plan_note(path, request))
+
+    def plan_note(path, request, dt="auto", kv=None):
+        if ctx.s.gpu:
+            return ""
+        opts = serving.DeployOptions(dtype=dt or "auto", kv_cache_gib=int(kv or 0) or None)
+        return msg(request, "plan_intro") + "\n\n" + launchplan.table(serving.cpu_plan(ctx.s, path, opts), zh(request))
+
+    def replan(dt, kv, request: gr.Request):
+        return plan_note(models.active_model(ctx.s, user(request)), request, dt, kv)
 
     def do_deploy(names, mlen, memv, tpv, dt, pc, mr, ml, key, hostv, request: gr.Request):
         opts = serving.DeployOptions(
@@ -217,7 +228,10 @@ def build(ctx: Ctx) -> dict:
     ctx.demo.load(cores_note, None, cores)
     timer.tick(cores_note, None, cores, api_name=False, show_progress="hidden")
     settings = [adapters, max_len, mem, tp, dtype, prefix, max_rank, max_loras, need_key, host]
-    ctx.demo.load(refresh_form, None, [active, adapters, runtime])
+    ctx.demo.load(refresh_form, None, [active, adapters, runtime, plan])
+    if not ctx.s.gpu:
+        for field in (dtype, mem):
+            field.change(replan, [dtype, mem], plan, api_name=False, show_progress="hidden")
     ctx.demo.load(latest, None, which)
     confirm.guard(asks["deploy"], deploy, ask_deploy, do_deploy, settings, [which, key_once], api_name="deploy")
     confirm.guard(asks["restart"], restart, lambda request, j: asking(request, j, "q_restart"), do_restart, [which], [which],
@@ -228,4 +242,4 @@ def build(ctx: Ctx) -> dict:
     unload_btn.click(do_unload, [which, runtime], outputs, api_name="unload_adapter")
     which.change(show, which, outputs, api_name=False)
     timer.tick(show, which, outputs, api_name="deploy_status", show_progress="hidden")
-    return {"deploy_refresh": (refresh_form, [active, adapters, runtime])}
+    return {"deploy_refresh": (refresh_form, [active, adapters, runtime, plan])}

@@ -92,13 +92,35 @@ def test_bad_deploy_options_are_refused(settings):
             serving.check_options(settings, bad)
 
 
-def test_small_cpu_machines_bind_every_core_to_the_engine(settings):
-    import os
+def _machine(cores=2, flags=("avx2",), mem=16.0, plugin=True):
+    from studio import launchplan
 
-    cores = sorted(os.sched_getaffinity(0))
-    settings.serve_cpu_all_cores_upto = len(cores)
-    env = serving.cpu_binding(settings)
-    assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
-    assert env["VLLM_CPU_OMP_THREADS_BIND"] in (f"{cores[0]}-{cores[-1]}", ",".join(map(str, cores)))
-    settings.serve_cpu_all_cores_upto = len(cores) - 1
-    assert serving.cpu_binding(settings) == {}  # bigger machines keep vLLM's own binding
+    return launchplan.Machine(list(range(cores)), set(flags), mem, plugin)
+
+
+def test_the_cpu_plan_follows_the_machine(settings):
+    from studio import launchplan
+
+    plain = launchplan.plan(settings, _machine(), kv_bytes_per_token=46080)
+    assert launchplan.dtype_of(plain) == "float32"  # no bfloat16 instructions
+    env = launchplan.env_of(plain)
+    assert env == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "0-1",
+                   "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    assert "46,603 tokens" in launchplan.table(plain) and "46,603 个 token" in launchplan.table(plain, zh=True)
+    bf16 = launchplan.plan(settings, _machine(flags=("avx512f", "avx512_bf16")), kv_bytes_per_token=46080)
+    assert launchplan.dtype_of(bf16) == "bfloat16" and "93,206 tokens" in launchplan.table(bf16)  # half the bytes
+    big = launchplan.env_of(launchplan.plan(settings, _machine(cores=32)))
+    assert big["VLLM_CPU_OMP_THREADS_BIND"] == "auto" and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in big
+    assert "not installed" in launchplan.table(launchplan.plan(settings, _machine(plugin=False)))
+
+
+def test_the_user_overrides_the_plan(settings):
+    from studio import launchplan
+
+    m = _machine(flags=("avx512_bf16",))
+    mine = launchplan.plan(settings, m, dtype="float32", kv_gib=5)
+    assert launchplan.dtype_of(mine) == "float32" and launchplan.env_of(mine)["VLLM_CPU_KVCACHE_SPACE"] == "5"
+    settings.serve_cpu_dtype = "float32"
+    assert launchplan.dtype_of(launchplan.plan(settings, m)) == "float32"
+    settings.serve_cpu_kv_gib = 0  # from memory: an eighth of what is free, 1 to 8 GiB
+    assert launchplan.env_of(launchplan.plan(settings, _machine(mem=40)))["VLLM_CPU_KVCACHE_SPACE"] == "5"
