@@ -131,6 +131,13 @@ def dtype_of(choices: list[Choice]) -> str:
     return next(c.value for c in choices if c.name == "dtype")
 
 
+LABELS = {"dtype": Said("dtype", "dtype"), "VLLM_CPU_KVCACHE_SPACE": Said("KV cache", "KV 缓存"),
+          "VLLM_CPU_OMP_THREADS_BIND": Said("engine cores", "引擎用的核"),
+          "LoRA": Said("LoRA kernels", "LoRA 计算"), "--enforce-eager": Said("eager mode", "eager 模式")}
+
+
 def table(choices: list[Choice], zh: bool = False) -> str:
-    head = "| 设置 | 取值 | 原因 |\n|---|---|---|" if zh else "| setting | value | why |\n|---|---|---|"
-    return "\n".join([head] + [f"| `{c.name}` | {pick(c.value, zh)} | {pick(c.why, zh)} |" for c in choices])
+    """A list, not a table: it sits in the Deploy tab's narrow column."""
+    colon, stop = ("：", "。") if zh else (": ", ". ")
+    return "\n".join(f"- **{pick(LABELS.get(c.name, c.name), zh)}{colon}{pick(c.value, zh)}**{stop}"
+                     f"{pick(c.why, zh)[:1].upper()}{pick(c.why, zh)[1:]}" for c in choices)

@@ -65,7 +65,8 @@ def vllm_tokens_per_s(job: Job, prompts: list[str], tokens: int) -> float:
 
 
 def transformers_tokens_per_s(model_dir: Path, prompts: list[str], tokens: int,
-                              batched: bool) -> float:
+                              batched: bool, runs: int = 1) -> list[float]:
+    """tokens/s of plain `generate`, once per run, the model loaded once."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -75,18 +76,26 @@ def transformers_tokens_per_s(model_dir: Path, prompts: list[str], tokens: int,
     texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                      add_generation_prompt=True) for p in prompts]
     groups = [texts] if batched else [[x] for x in texts]
-    t, produced = time.perf_counter(), 0
-    for g in groups:
-        enc = tok(g, return_tensors="pt", padding=True)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
-        produced += (out.shape[1] - enc["input_ids"].shape[1]) * len(g)
-    return produced / (time.perf_counter() - t)
+    found = []
+    for _ in range(runs):
+        t, produced = time.perf_counter(), 0
+        for g in groups:
+            enc = tok(g, return_tensors="pt", padding=True)
+            with torch.no_grad():
+                out = model.generate(**enc, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+            produced += (out.shape[1] - enc["input_ids"].shape[1]) * len(g)
+        found.append(produced / (time.perf_counter() - t))
+    return found
 
 
-def ttft(job: Job, system: str, n: int = 8) -> tuple[float, int]:
-    """Median seconds to the first streamed token (the first request only fills the cache), and
-    the prompt's length in tokens."""
+def spread(xs: list[float]) -> dict:
+    """Median, lowest and highest of repeated runs: one number hides how noisy a shared machine is."""
+    return {"median": statistics.median(xs), "low": min(xs), "high": max(xs), "runs": list(xs)}
+
+
+def ttft(job: Job, system: str, n: int = 8) -> tuple[list[float], int]:
+    """Seconds to the first streamed token of each request after the first (which only fills
+    the cache), and the prompt's length in tokens."""
     from openai import OpenAI
 
     client = OpenAI(base_url=serving.base_url(job), api_key=serving.api_key(job) or "EMPTY")
@@ -102,7 +111,7 @@ def ttft(job: Job, system: str, n: int = 8) -> tuple[float, int]:
         for chunk in stream:
             if chunk.usage:
                 length = chunk.usage.prompt_tokens
-    return statistics.median(times[1:]), length
+    return times[1:], length
 
 
 def shared_system_prompt() -> str:
@@ -112,45 +121,117 @@ def shared_system_prompt() -> str:
             + (docs / "qinghe_policies.md").read_text() + "\n\n" + (docs / "k2_kettle_manual.txt").read_text())
 
 
-def run(s: config.Settings, work: Path, model_dir: Path, prompts: int = 64, tokens: int = 64) -> dict:
+ADAPTER = """
+import sys, torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32)
+cfg = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights="gaussian")
+get_peft_model(model, cfg).save_pretrained(sys.argv[2])
+"""
+
+
+def make_adapter(s: config.Settings, model_dir: Path, out: Path) -> Path:
+    """A rank-8 adapter on every linear layer, as the Train tab's defaults make, with random
+    weights: for timing only (the kernels do the same work whatever the weights)."""
+    import subprocess
+
+    subprocess.run([s.train_python, "-c", ADAPTER, str(model_dir), str(out)], check=True,
+                   capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return out
+
+
+DOC_QUESTIONS = ["How many days do I have to return a product?", "How long is the K2 kettle's warranty?",
+                 "What does error E3 mean on the K2?", "How much water does the K2 hold?",
+                 "Who founded Qinghe Appliances?", "退货要在几天之内？", "K2 水壶的保修期是多久？",
+                 "K2 显示 E3 是什么意思？"]
+
+
+def retrieved(s: config.Settings) -> list[list]:
+    """The top chunks for each of DOC_QUESTIONS from a knowledge base of the sample documents,
+    built the way the Knowledge tab builds one (its default chunking, embedding and search)."""
+    from studio.knowledge import Knowledge, context_for
+
+    kb = Knowledge(s)
+    try:
+        kb.ingest(sorted((config.REPO / "assets" / "docs").iterdir()))
+        return [context_for(kb, q) for q in DOC_QUESTIONS]
+    finally:
+        kb.close()
+
+
+def rag_messages(i: int, hits: list[list]) -> list[dict]:
+    """Question i with its retrieved chunks, whole, as the Chat tab sends them to a model of 1B
+    parameters or more. The system prompt is numbered so that no request reuses another's
+    cached prefix: every one is a cold prefill."""
+    from studio import chat
+
+    k = i % len(DOC_QUESTIONS)
+    return chat.build_messages([], DOC_QUESTIONS[k], hits[k], system=f"{chat.SYSTEM} (#{i})")
+
+
+def run(s: config.Settings, work: Path, model_dir: Path, prompts: int = 64, tokens: int = 64,
+        runs: int = 3) -> dict:
+    """Each side `runs` times; the medians go under the plain keys, the runs beside them."""
     store = JobStore(work / "jobs")
     asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(prompts)]
     system = shared_system_prompt()
-    res = {"prompts": prompts, "tokens": tokens, "device": "GPU" if s.gpu else "CPU"}
+    res = {"prompts": prompts, "tokens": tokens, "device": "GPU" if s.gpu else "CPU", "repeats": runs}
     say("Starting vLLM with the studio's settings (prefix caching on)…")
+    t = time.perf_counter()
     job = deploy(s, store, model_dir, prefix_caching=True)
+    res["startup_s"] = time.perf_counter() - t
+    res["plan"] = [f"{c['name']}={c['value']}" for c in job.spec.get("plan", [])]
     try:
-        say(f"vLLM: {prompts} prompts at once…")
-        res["vllm_tps"] = vllm_tokens_per_s(job, asked, tokens)
+        vllm_tokens_per_s(job, asked, 8)  # warm-up at full concurrency: first batches build kernels
+        found = []
+        for i in range(runs):
+            say(f"vLLM: {prompts} prompts at once, run {i + 1} of {runs}…")
+            found.append(vllm_tokens_per_s(job, asked, tokens))
+        res["vllm"] = spread(found)
         say("vLLM: time to first token with a long shared system prompt…")
-        on, res["prefix_tokens"] = ttft(job, system)
-        res["ttft_on_ms"] = on * 1000
+        on, res["prefix_tokens"] = ttft(job, system, 2 + 3 * runs)
+        res["ttft_on"] = spread([x * 1000 for x in on])
     finally:
         serving.stop(store, job.id)
-    say("transformers generate, batched…")
-    res["hf_batched_tps"] = transformers_tokens_per_s(model_dir, asked, tokens, batched=True)
-    say("transformers generate, one prompt at a time…")
-    res["hf_single_tps"] = transformers_tokens_per_s(model_dir, asked[:4], tokens, batched=False)
+    say(f"transformers generate, batched, {runs} runs…")
+    res["hf_batched"] = spread(transformers_tokens_per_s(model_dir, asked, tokens, True, runs))
+    say(f"transformers generate, one prompt at a time, {runs} runs…")
+    res["hf_single"] = spread(transformers_tokens_per_s(model_dir, asked[:4], tokens, False, runs))
     say("Starting vLLM again with prefix caching off…")
     job = deploy(s, store, model_dir, prefix_caching=False)
     try:
-        res["ttft_off_ms"] = ttft(job, system)[0] * 1000
+        res["ttft_off"] = spread([x * 1000 for x in ttft(job, system, 2 + 3 * runs)[0]])
     finally:
         serving.stop(store, job.id)
-    res["vs_batched"] = res["vllm_tps"] / res["hf_batched_tps"]
-    res["vs_single"] = res["vllm_tps"] / res["hf_single_tps"]
+    v, b, o = res["vllm"]["runs"], res["hf_batched"]["runs"], res["hf_single"]["runs"]
+    res["vs_batched_runs"] = [a / c for a, c in zip(v, b)]  # run i of each side, as they ran
+    res["vs_single_runs"] = [a / c for a, c in zip(v, o)]
+    res["vllm_tps"], res["hf_batched_tps"], res["hf_single_tps"] = (
+        res["vllm"]["median"], res["hf_batched"]["median"], res["hf_single"]["median"])
+    res["ttft_on_ms"], res["ttft_off_ms"] = res["ttft_on"]["median"], res["ttft_off"]["median"]
+    res["vs_batched"] = statistics.median(res["vs_batched_runs"])
+    res["vs_single"] = statistics.median(res["vs_single_runs"])
     res["prefix_speedup"] = res["ttft_off_ms"] / res["ttft_on_ms"]
     return res
 
 
+def _range(d: dict, fmt: str = ".1f") -> str:
+    return f"median {d['median']:{fmt}} (runs {', '.join(format(x, fmt) for x in d['runs'])})"
+
+
 def report(r: dict) -> str:
     return "\n".join([
-        f"{r['prompts']} prompts x {r['tokens']} tokens, {r['device']}",
-        f"vLLM server, concurrent: {r['vllm_tps']:7.1f} tok/s",
-        f"transformers, batched:   {r['hf_batched_tps']:7.1f} tok/s   (vLLM / this: {r['vs_batched']:.2f})",
-        f"transformers, one by one:{r['hf_single_tps']:7.1f} tok/s   (vLLM / this: {r['vs_single']:.2f})",
-        f"time to first token, shared system prompt of ~{r['prefix_tokens']} tokens: prefix caching on {r['ttft_on_ms']:.0f} ms, "
-        f"off {r['ttft_off_ms']:.0f} ms, speed-up {r['prefix_speedup']:.1f}x"])
+        f"{r['prompts']} prompts x {r['tokens']} tokens, {r['device']}, each side {r['repeats']} times; "
+        f"healthy after {r['startup_s']:.0f} s; launch plan: {', '.join(r['plan']) or 'vLLM defaults'}",
+        f"vLLM server, concurrent:   {_range(r['vllm'])} tok/s",
+        f"transformers, batched:     {_range(r['hf_batched'])} tok/s",
+        f"transformers, one by one:  {_range(r['hf_single'])} tok/s",
+        f"vLLM / batched:   {', '.join(f'{x:.2f}' for x in r['vs_batched_runs'])} (median {r['vs_batched']:.2f})",
+        f"vLLM / one by one: {', '.join(f'{x:.1f}' for x in r['vs_single_runs'])} (median {r['vs_single']:.1f})",
+        f"time to first token, shared system prompt of ~{r['prefix_tokens']} tokens: prefix caching on "
+        f"{_range(r['ttft_on'], '.0f')} ms, off {_range(r['ttft_off'], '.0f')} ms, "
+        f"speed-up {r['prefix_speedup']:.1f}x"])
 
 
 def launch(s: config.Settings, store: JobStore, prompts: int = 64, tokens: int = 64,
@@ -194,9 +275,10 @@ def main() -> None:
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_term)
-    r = run(config.load(), args.result.parent, args.model, args.prompts, args.tokens)
+    r = run(config.load(), args.result.parent, args.model, args.prompts, args.tokens, args.runs)
     args.result.write_text(json.dumps(r, indent=1))
     say(report(r))
 

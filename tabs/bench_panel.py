@@ -14,16 +14,23 @@ def _latest(ctx: Ctx):
     return ctx.store.refresh(jobs[0]) if jobs else None
 
 
+def _runs(r: dict, key: str, fmt: str) -> str:
+    xs = r.get(key) or []
+    return f"{format(min(xs), fmt)}–{format(max(xs), fmt)}× · " if len(xs) > 1 else ""
+
+
 def table(request, r: dict) -> str:
     rows = [
-        (msg(request, "b_vs_single"), f"**{r['vs_single']:.1f}×** ({r['vllm_tps']:.0f} vs "
-         f"{r['hf_single_tps']:.0f} tokens/s)", msg(request, "claim_single")),
-        (msg(request, "b_vs_batched"), f"**{r['vs_batched']:.1f}×** ({r['vllm_tps']:.0f} vs "
-         f"{r['hf_batched_tps']:.0f} tokens/s)", msg(request, "claim_batched")),
+        (msg(request, "b_vs_single"), f"**{r['vs_single']:.1f}×** ({_runs(r, 'vs_single_runs', '.1f')}"
+         f"{r['vllm_tps']:.0f} vs {r['hf_single_tps']:.0f} tokens/s)", msg(request, "claim_single")),
+        (msg(request, "b_vs_batched"), f"**{r['vs_batched']:.1f}×** ({_runs(r, 'vs_batched_runs', '.2f')}"
+         f"{r['vllm_tps']:.0f} vs {r['hf_batched_tps']:.0f} tokens/s)", msg(request, "claim_batched")),
         (msg(request, "b_prefix", n=r.get("prefix_tokens", "?")), f"**{r['prefix_speedup']:.1f}×** ({r['ttft_off_ms']:.0f} → "
          f"{r['ttft_on_ms']:.0f} ms)", msg(request, "claim_prefix")),
     ]
     head = msg(request, "b_head", n=r["prompts"], t=r["tokens"], dev=r["device"])
+    if r.get("repeats", 1) > 1:
+        head += " " + msg(request, "b_repeats", k=r["repeats"])
     lines = [head, "", msg(request, "b_cols"), "|---|---|---|"]
     return "\n".join(lines + [f"| {a} | {b} | {c} |" for a, b, c in rows])
 
