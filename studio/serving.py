@@ -39,7 +39,7 @@ class DeployOptions:
     kv_cache_gib: int | None = None  # CPU: memory for the KV cache (VLLM_CPU_KVCACHE_SPACE)
     gpu_memory_share: float = 0.9  # GPU: share of the card vLLM may take (weights + KV cache)
     tensor_parallel: int = 1  # GPUs one model is split across
-    dtype: str = "auto"  # auto: float32 on CPU (eager bf16 was wrong there), the model's own on GPU
+    dtype: str = "auto"  # auto: the launch plan's on CPU (launchplan), the model's own on GPU
     prefix_caching: bool = True  # reuse the KV cache of a shared prompt prefix
     max_lora_rank: int = 0  # 0: the largest rank among the adapters (at least 8)
     max_loras: int = 4  # adapters resident at once, including ones loaded later at runtime
