@@ -141,3 +141,14 @@ def table(choices: list[Choice], zh: bool = False) -> str:
     colon, stop = ("：", "。") if zh else (": ", ". ")
     return "\n".join(f"- **{pick(LABELS.get(c.name, c.name), zh)}{colon}{pick(c.value, zh)}**{stop}"
                      f"{pick(c.why, zh)[:1].upper()}{pick(c.why, zh)[1:]}" for c in choices)
+
+
+def row(c: Choice) -> dict:
+    """A choice as a deployment's job spec keeps it (plain JSON, both languages)."""
+    return {"name": c.name, "value": str(c.value), "value_zh": pick(c.value, True), "why": str(c.why)}
+
+
+def summary(rows: list[dict], zh: bool = False) -> str:
+    """One line of what a deployment was launched with, from its job spec."""
+    return " · ".join(f"{pick(LABELS.get(r['name'], r['name']), zh)} {r.get('value_zh', r['value']) if zh else r['value']}"
+                      for r in rows)

@@ -203,7 +203,7 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
         (folder / "api_key").write_text(key)
     spec = {"model": str(model_dir), "served_name": model_dir.name, "host": host, "port": port,
             "adapters": [a["name"] for a in available], "options": asdict(opts),
-            "plan": [{"name": c.name, "value": str(c.value), "why": str(c.why)} for c in plan]}
+            "plan": [launchplan.row(c) for c in plan]}
     return store.launch("serve", f"{model_dir.name}@{port}", cmd, spec=spec, env=env,
                         job_id=job_id, folder=folder, owner=user, needs=need)
 

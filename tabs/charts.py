@@ -2,8 +2,12 @@
 
 A colour-coded gr.LinePlot that once receives an empty frame never draws a line again until the
 page is reloaded (Vega is left with an Infinity domain and a colour gradient for the legend):
-no points are sent as None, which it recovers from."""
+no points are sent as None, which it recovers from. So are points without a value (a rate's first
+sample) and a single moment: one x drew empty axes with "NaN" ticks. A flat line (an idle
+server's zeros) gets a y range of one unit, or its only tick read "NaN"."""
 from __future__ import annotations
+
+import math
 
 import gradio as gr
 import pandas as pd
@@ -17,8 +21,11 @@ def plot(request, rows: list[dict], x: str, y: str, color: str | None = None) ->
     titles = {"x_title": msg(request, "c_" + x), "y_title": msg(request, "c_" + y)}
     if color:
         titles["color_title"] = msg(request, "c_" + color)
-    if not rows:
+    rows = [r for r in rows if isinstance(r.get(y), (int, float)) and math.isfinite(r[y])]
+    if len({r[x] for r in rows}) < 2:
         return gr.update(value=None, **titles)
+    ys = [r[y] for r in rows]
+    titles["y_lim"] = [min(ys), min(ys) + 1] if max(ys) == min(ys) else None
     frame = pd.DataFrame(rows)
     if color:
         frame[color] = [msg(request, "c_" + str(v)) for v in frame[color]]

@@ -46,6 +46,8 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
         text += "\n\n" + error_md(request, job.error)
     if st == "starting":  # vLLM takes from ~40 s (CPU, eager) to a few minutes to load
         text += " · " + msg(request, "m_waiting", s=int(time.time() - (job.started or time.time())))
+    if job.spec.get("plan"):
+        text += "\n\n" + msg(request, "m_plan_used", plan=launchplan.summary(job.spec["plan"], zh(request)))
     if st != "ready":
         return text, "", "", job.log_tail(6000), *no_plots(request), ""
     telemetry.scrape(job, serving.base_url(job))

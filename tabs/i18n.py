@@ -286,6 +286,7 @@ TEXT = {
     "b_repeats": ("Each side ran {k} times: the median, with the lowest and highest run.",
                   "每一方各跑 {k} 次：取中位数，括号里是最低和最高的一次。"),
     "plan_title": ("Launch settings for this machine", "本机的启动设置"),
+    "m_plan_used": ("Launched with: {plan}", "启动设置：{plan}"),
     "plan_intro": ("Chosen from this machine's cores, instructions and memory when you deploy; dtype and "
                    "KV-cache space above override them.",
                    "部署时按本机的核数、指令集和内存选定；上面的 dtype 和 KV 缓存空间可以覆盖它们。"),

@@ -112,6 +112,9 @@ def test_the_cpu_plan_follows_the_machine(settings):
     big = launchplan.env_of(launchplan.plan(settings, _machine(cores=32)))
     assert big["VLLM_CPU_OMP_THREADS_BIND"] == "auto" and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in big
     assert "not installed" in launchplan.table(launchplan.plan(settings, _machine(plugin=False)))
+    rows = [launchplan.row(c) for c in bf16]  # what a deployment's job spec keeps, as JSON
+    assert "dtype bfloat16" in launchplan.summary(rows) and "LoRA kernels studio plugin" in launchplan.summary(rows)
+    assert "LoRA 计算 工作台插件" in launchplan.summary(rows, zh=True)
 
 
 def test_the_user_overrides_the_plan(settings):
