@@ -11,8 +11,6 @@ server can share the cores, only slower, and `contention` says so before either 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 from studio.words import Said, zh
@@ -36,18 +34,11 @@ def inventory(budget_gib: str = "", has_gpu: bool = False) -> list[int]:
     otherwise what nvidia-smi reports, CUDA_VISIBLE_DEVICES narrowing it."""
     if budget_gib.strip():
         return [int(float(x) * GIB) for x in budget_gib.split(",") if x.strip()]
-    if not has_gpu or not shutil.which("nvidia-smi"):
+    if not has_gpu:
         return []
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    sizes = [int(float(line)) * 2**20 for line in out.split() if line.strip()]
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() and all(v.strip().isdigit() for v in visible.split(",")):
-        sizes = [sizes[int(v)] for v in visible.split(",") if int(v) < len(sizes)]
-    return sizes
+    from studio.core import runtime
+
+    return [g["mib"] * 2**20 for g in runtime.visible_gpus()]
 
 
 def held(running: list, gpus: list[int]) -> list[list[tuple[object, int]]]:

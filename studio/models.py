@@ -152,12 +152,9 @@ def facts(path: Path | None = None, cfg: dict | None = None, name: str | None = 
 
 
 def detect_gpu() -> tuple[str, float] | None:
-    """(name, GiB) of the first NVIDIA GPU, from nvidia-smi; None without one."""
-    rows = runtime.nvidia_smi("name", "memory.total")
-    try:
-        return (rows[0][0], float(rows[0][1]) / 1024) if rows else None
-    except (ValueError, IndexError):
-        return None
+    """(name, GiB) of the first GPU this process may use, from nvidia-smi; None without one."""
+    gpus = runtime.visible_gpus()
+    return (gpus[0]["name"], gpus[0]["mib"] / 1024) if gpus else None
 
 
 def human_count(n: int) -> str:

@@ -49,13 +49,8 @@ class DeployOptions:
 
 
 def gpu_count() -> int:
-    from studio import models
-
-    gpu = models.detect_gpu()
-    if gpu is None:
-        return 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return len([d for d in visible.split(",") if d.strip()]) if visible else 1
+    """GPUs this process may use: nvidia-smi's list, narrowed by CUDA_VISIBLE_DEVICES."""
+    return len(runtime.visible_gpus())
 
 
 def cpu_plan(s: config.Settings, model_dir: Path, opts: DeployOptions) -> list:

@@ -169,6 +169,30 @@ def nvidia_smi(*fields: str) -> list[list[str]] | None:
     return rows or None
 
 
+def visible_gpus() -> list[dict]:
+    """Every GPU nvidia-smi lists ({index, uuid, name, mib}), narrowed to CUDA_VISIBLE_DEVICES
+    when that is set (indices or UUIDs, in its order, as CUDA numbers them); [] without one."""
+    rows = nvidia_smi("index", "uuid", "name", "memory.total") or []
+    gpus = []
+    for r in rows:
+        try:
+            gpus.append({"index": int(r[0]), "uuid": r[1], "name": r[2], "mib": int(float(r[3]))})
+        except (ValueError, IndexError):
+            continue
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return gpus
+    picked = []
+    for v in (x.strip() for x in visible.split(",")):
+        if not v:
+            continue
+        match = [g for g in gpus if (str(g["index"]) == v if v.isdigit() else g["uuid"].startswith(v))]
+        if not match:
+            break  # CUDA stops at the first entry it cannot find
+        picked += [g for g in match[:1] if g not in picked]
+    return picked
+
+
 def gpu_visible() -> bool:
     return Path("/dev/nvidiactl").exists() or (shutil.which("nvidia-smi") is not None
                                                and driver_version() is not None)
