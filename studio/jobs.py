@@ -14,14 +14,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import jobqueue
+from studio import jobqueue, procs
 
 WRAPPER = Path(__file__).with_name("jobwrap.py")
 ACTIVE = ("queued", "running")
@@ -90,20 +89,6 @@ class Job:
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
-
-
-def _proc_start_time(pid: int) -> str | None:
-    """The kernel's start time of pid (field 22 of /proc/pid/stat), to tell a reused pid from ours."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] == "Z" else fields[19]  # a zombie has already ended
-
-
-def _alive(job: Job) -> bool:
-    return bool(job.pid) and _proc_start_time(job.pid) == job.proc_start
 
 
 class JobStore:
@@ -252,7 +237,7 @@ class JobStore:
         """Jobs whose resources are taken: running ones, and cancelled ones still saving their
         work (a trainer keeps its GPU memory until it exits)."""
         return self.list(status=("running",)) + [
-            j for j in self.list(status=("cancelled",)) if j.finished is None and _alive(j)]
+            j for j in self.list(status=("cancelled",)) if j.finished is None and procs.alive(j.pid, j.proc_start)]
 
     def free(self) -> list[int]:
         """Bytes of GPU memory each GPU has for the next job."""
@@ -312,20 +297,19 @@ class JobStore:
             self._update(job.id, status="failed", finished=now, error=str(e))
             return self.get(job.id)
         self._update(job.id, status="running", pid=proc.pid, pgid=proc.pid, started=now,
-                     proc_start=_proc_start_time(proc.pid),
+                     proc_start=procs.start_time(proc.pid),
                      needs=json.dumps({**(job.needs or {}), "placed": placed}))
         # Popen objects are dropped on purpose: the exit record is how we learn the outcome,
         # the same way before and after an app restart. Reap in the background to avoid zombies.
-        with _reap_lock:
-            _reapers.append(proc)
+        procs.keep(proc)
         return self.get(job.id)
 
     def refresh(self, job: Job) -> Job:
         """Bring a running row up to date with its process and exit record."""
         if job.status != "running":
             return job
-        _reap()
-        if _alive(job):
+        procs.reap()
+        if procs.alive(job.pid, job.proc_start):
             return job
         exit_file = job.folder / "exit.json"
         if exit_file.exists():
@@ -378,15 +362,15 @@ class JobStore:
         except ProcessLookupError:
             pass
         deadline = time.time() + grace
-        while time.time() < deadline and _alive(job):
-            _reap()
+        while time.time() < deadline and procs.alive(job.pid, job.proc_start):
+            procs.reap()
             time.sleep(0.2)
-        if _alive(job):
+        if procs.alive(job.pid, job.proc_start):
             try:
                 os.killpg(job.pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            _reap()
+            procs.reap()
         job = self.get(job_id)
         if not (job.folder / "exit.json").exists():
             self._update(job_id, finished=time.time(), error="killed after the grace period")
@@ -395,13 +379,3 @@ class JobStore:
             self._update(job_id, finished=rec.get("finished"), exit_code=rec.get("returncode"))
         self.schedule()
         return self.get(job_id)
-
-
-_reapers: list[subprocess.Popen] = []
-_reap_lock = threading.Lock()
-
-
-def _reap() -> None:
-    # Many threads reap (requests, the monitor): one at a time, or two remove the same process.
-    with _reap_lock:
-        _reapers[:] = [p for p in _reapers if p.poll() is None]
