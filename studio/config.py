@@ -71,9 +71,9 @@ class Settings:
     # Set at start-up when the installed serving stack cannot run on this machine (a CUDA build
     # without a GPU or with a driver too old): the key of the notice that says why.
     serve_blocked: str = ""
-    # vLLM on CPU keeps one core for its front end; on small machines that halves the engine.
-    # Up to this many cores the engine binds all of them (2 cores, bfloat16: 385 vs 241 tokens/s,
-    # first token of a 1,357-token prompt 1.6 vs 2.9 s; bench/serve_tuning.py).
+    # vLLM on CPU keeps one core for its front end, a large share of a small machine. Up to this
+    # many cores the engine binds all of them (2 cores: 392 vs 307 tokens/s, an adapter's first
+    # token with retrieval 1.98 vs 3.15 s; bench/serve_tuning.py).
     serve_cpu_all_cores_upto: int = 8
     # Chat sampling. A light repetition penalty stops the tiny default model from looping on one
     # sentence; 1.15 already garbled its Chinese answers (measured on the sample documents).

@@ -94,8 +94,8 @@ def plan(s: config.Settings, m: Machine, dtype: str = "auto", kv_gib: int | None
     if len(m.cores) <= s.serve_cpu_all_cores_upto:
         out.append(Choice("VLLM_CPU_OMP_THREADS_BIND", _cores(m.cores), Said(
             f"{len(m.cores)} cores: the engine computes on all of them (keeping one for vLLM's front end "
-            "cost a quarter of the tokens/s on 2 cores)",
-            f"{len(m.cores)} 个核：引擎在全部核上计算（在 2 核机器上留一个给 vLLM 的前端，每秒 token 数少了四分之一）")))
+            "cost a fifth of the tokens/s on 2 cores)",
+            f"{len(m.cores)} 个核：引擎在全部核上计算（在 2 核机器上留一个给 vLLM 的前端，每秒 token 数少了约五分之一）")))
     else:
         out.append(Choice("VLLM_CPU_OMP_THREADS_BIND", "auto", Said(
             f"{len(m.cores)} cores: vLLM binds one thread per physical core and keeps one for its front end",

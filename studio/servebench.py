@@ -89,8 +89,8 @@ def transformers_tokens_per_s(model_dir: Path, prompts: list[str], tokens: int,
 
 
 def spread(xs: list[float]) -> dict:
-    """Median, lowest and highest of repeated runs: one number hides how noisy a shared machine is."""
-    return {"median": statistics.median(xs), "low": min(xs), "high": max(xs), "runs": list(xs)}
+    """The median and every run: one number hides how noisy a shared machine is."""
+    return {"median": statistics.median(xs), "runs": list(xs)}
 
 
 def ttft(job: Job, system: str, n: int = 8) -> tuple[list[float], int]:

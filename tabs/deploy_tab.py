@@ -137,6 +137,10 @@ def build(ctx: Ctx) -> dict:
         if ctx.s.gpu:
             return ""
         opts = serving.DeployOptions(dtype=dt or "auto", kv_cache_gib=int(kv or 0) or None)
+        try:
+            serving.check_options(ctx.s, opts)
+        except serving.ServeError as e:  # the plan of a deployment that would be refused: say why
+            return f"⚠️ {said(request, e)}"
         return msg(request, "plan_intro") + "\n\n" + launchplan.table(serving.cpu_plan(ctx.s, path, opts), zh(request))
 
     def replan(dt, kv, request: gr.Request):
