@@ -1,7 +1,6 @@
 """Lines every job view shows: who started it and, while it waits, its place in the queue."""
 from __future__ import annotations
 
-
 from studio import serving
 from tabs.context import Ctx, Problem
 from tabs.i18n import msg, status
