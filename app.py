@@ -83,7 +83,8 @@ def create_app(settings: config.Settings | None = None):
 
     from studio import jobqueue
 
-    store = JobStore(s.home / "jobs", gpus=jobqueue.inventory(s.gpu_budget_gib, s.gpu))
+    store = JobStore(s.home / "jobs", gpus=jobqueue.inventory(s.gpu_budget_gib, s.gpu, s.ray_address),
+                     ray=s.ray_address)
     store.reconcile()  # re-attach jobs that outlived a previous run of the app; settle the rest
     ctx = Ctx(s=s, store=store, kb=Knowledge(s), notices=found)
     ctx.kb.resume_ingests()  # what a stopped or killed app was adding to a knowledge base

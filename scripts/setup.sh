@@ -153,6 +153,19 @@ if wanted serve && [ "$device" = cpu ] && [ -x "$VENVS/serve/bin/python" ]; then
   fi
 fi
 
+# Ray (the Ray Jobs backend in the app, Ray Train for LLaMA-Factory's Ray mode) on top of the app
+# and train environments, with a stamp of its own, so that adding it rebuilds neither.
+for pair in app:requirements-ray.txt train:requirements-ray-train.txt; do
+  name=${pair%%:*} req=$ROOT/${pair#*:}
+  wanted "$name" && [ -x "$VENVS/$name/bin/python" ] || continue
+  ray_stamp=$(sha256sum < "$req" | cut -c1-16)
+  if [ "$(cat "$VENVS/$name/.studio-ray-stamp" 2>/dev/null)" != "$ray_stamp" ]; then
+    log "installing Ray into the $name environment"
+    pip_in "$name" -r "$req"
+    echo "$ray_stamp" > "$VENVS/$name/.studio-ray-stamp"
+  fi
+done
+
 # Test tools go on top of the app environment, with a stamp of their own, so that switching
 # between the README's two commands does not rebuild the app.
 if [ $WITH_TESTS = 1 ] && wanted app; then

@@ -121,7 +121,8 @@ class Settings:
     gpu_budget_gib: str = ""
     # How often the app settles ended jobs, starts queued ones and checks deployments' health.
     monitor_every: float = 2.0
-    # Scale-out: jobs on an existing Ray cluster instead of local processes (not yet wired).
+    # Scale-out: every job runs on this Ray cluster (its dashboard, http://HEAD:8265) instead
+    # of as a local process; its nodes share the data root and the environments at the same paths.
     ray_address: str = ""
 
     @property

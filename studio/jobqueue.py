@@ -28,12 +28,17 @@ class Decision:
     never: bool = False   # it cannot start on these GPUs at all (they changed since it queued)
 
 
-def inventory(budget_gib: str = "", has_gpu: bool = False) -> list[int]:
+def inventory(budget_gib: str = "", has_gpu: bool = False, ray: str = "") -> list[int]:
     """Bytes of memory per GPU the queue may hand out. budget_gib ("24" or "80,80") sets it by
     hand: a share of a shared card, or a GPU-sized budget on a machine without one (the tests);
-    otherwise what nvidia-smi reports, CUDA_VISIBLE_DEVICES narrowing it."""
+    on a Ray cluster, its GPUs (Ray shares them out); otherwise what nvidia-smi reports,
+    CUDA_VISIBLE_DEVICES narrowing it."""
     if budget_gib.strip():
         return [int(float(x) * GIB) for x in budget_gib.split(",") if x.strip()]
+    if ray:
+        from studio import rayjobs
+
+        return rayjobs.inventory(ray)
     if not has_gpu:
         return []
     from studio.core import runtime

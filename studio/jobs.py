@@ -17,87 +17,21 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from studio import jobqueue, procs
+from studio import jobqueue, procs, rayjobs
+from studio.jobrow import _ADDED, _OWNERS, _SCHEMA, ACTIVE, FINAL, Job, JobError  # noqa: F401 - the store's API
 
 WRAPPER = Path(__file__).with_name("jobwrap.py")
-ACTIVE = ("queued", "running")
-FINAL = ("succeeded", "failed", "cancelled", "lost")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    command TEXT NOT NULL,
-    folder TEXT NOT NULL,
-    pid INTEGER,
-    pgid INTEGER,
-    proc_start TEXT,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    exit_code INTEGER,
-    error TEXT
-)"""
-# Columns added after the first release; an older database gains them at open.
-_ADDED = {"owner": "TEXT", "needs": "TEXT"}
-# Who made each dataset, knowledge base or published model (jobs carry their own owner).
-_OWNERS = """
-CREATE TABLE IF NOT EXISTS owners (
-    kind TEXT NOT NULL, name TEXT NOT NULL, owner TEXT, created REAL NOT NULL,
-    PRIMARY KEY (kind, name)
-)"""
-
-
-class JobError(Exception):
-    """A job that cannot be queued as asked; the message says why."""
-
-
-@dataclass
-class Job:
-    id: str
-    kind: str
-    name: str
-    status: str
-    spec: dict
-    command: list
-    folder: Path
-    pid: int | None
-    pgid: int | None
-    proc_start: str | None
-    created: float
-    started: float | None
-    finished: float | None
-    exit_code: int | None
-    error: str | None
-    owner: str | None = None
-    needs: dict | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "log.txt"
-
-    def log_tail(self, max_bytes: int = 8000) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(max(0, f.seek(0, 2) - max_bytes))
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-
 class JobStore:
-    def __init__(self, root: Path, gpus: list[int] | None = None):
+    def __init__(self, root: Path, gpus: list[int] | None = None, ray: str = ""):
         """gpus: bytes of memory per GPU the queue hands out (jobqueue.inventory); none: jobs
-        that need a GPU are refused, the rest start at once."""
+        that need a GPU are refused, the rest start at once. ray: a Ray cluster's dashboard
+        address; new jobs run there (studio/rayjobs.py), with its GPUs as the queue's."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "jobs.sqlite"
+        self.ray = ray
         self.gpus = list(gpus or [])
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -127,13 +61,13 @@ class JobStore:
             db.close()
 
     _COLS = ("id, kind, name, status, spec, command, folder, pid, pgid, proc_start, created, "
-             "started, finished, exit_code, error, owner, needs")
+             "started, finished, exit_code, error, owner, needs, backend")
 
     def _row(self, r) -> Job:
         return Job(id=r[0], kind=r[1], name=r[2], status=r[3], spec=json.loads(r[4]),
                    command=json.loads(r[5]), folder=Path(r[6]), pid=r[7], pgid=r[8],
                    proc_start=r[9], created=r[10], started=r[11], finished=r[12],
-                   exit_code=r[13], error=r[14], owner=r[15], needs=json.loads(r[16] or "{}"))
+                   exit_code=r[13], error=r[14], owner=r[15], needs=json.loads(r[16] or "{}"), backend=r[17])
 
     def get(self, job_id: str) -> Job | None:
         with self._db() as db:
@@ -282,6 +216,8 @@ class JobStore:
             self._update(job.id, status="failed", finished=time.time(),
                          error="its launch record is missing; start it again")
             return self.get(job.id)
+        if self.ray:
+            return self._submit(job, launch)
         env = {**os.environ}
         if placed:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, placed))
@@ -304,10 +240,26 @@ class JobStore:
         procs.keep(proc)
         return self.get(job.id)
 
+    def _submit(self, job: Job, launch: dict) -> Job:
+        try:
+            rayjobs.submit(self.ray, job, WRAPPER, launch["command"], os.environ)
+        except rayjobs.ClusterError as e:
+            self._update(job.id, status="failed", finished=time.time(), error=str(e))
+            return self.get(job.id)
+        self._update(job.id, status="running", started=time.time(), backend=f"ray:{self.ray}",
+                     needs=json.dumps({**(job.needs or {}), "placed": []}))
+        return self.get(job.id)
+
     def refresh(self, job: Job) -> Job:
         """Bring a running row up to date with its process and exit record."""
         if job.status != "running":
             return job
+        if job.cluster:
+            done = rayjobs.settle(job.cluster, job)
+            if done:
+                self._update(job.id, **done)
+                self.schedule()
+            return self.get(job.id)
         procs.reap()
         if procs.alive(job.pid, job.proc_start):
             return job
@@ -357,6 +309,10 @@ class JobStore:
         if job.status not in ACTIVE:
             return job
         self._update(job_id, status="cancelled")
+        if job.cluster:
+            self._update(job_id, **rayjobs.stop(job.cluster, self.get(job_id), sig, grace))
+            self.schedule()
+            return self.get(job_id)
         try:
             os.killpg(job.pgid, sig)
         except ProcessLookupError:

@@ -26,6 +26,9 @@ class ServeError(RuntimeError):
     """A problem the user can act on; the message says what and how."""
 
 
+ON_NODE = "{node_ip}"  # a cluster node's address, known once the job runs there (studio/jobwrap.py)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -173,13 +176,18 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     host = host or opts.host or "127.0.0.1"
     from studio.core import auth
 
-    if not auth.is_loopback(host) and not opts.api_key:
+    if store.ray:
+        # On a cluster the server binds the address of the node Ray puts it on (jobwrap fills in
+        # both): reachable from that network, so a key always guards it; users call the studio's /v1.
+        host, port, opts = ON_NODE, "{free_port}", replace(opts, api_key=True)
+    elif not auth.is_loopback(host) and not opts.api_key:
         # vLLM's own port has no sign-in: open to the network, only a key keeps strangers out.
         raise ServeError(Said(f"A server bound to {host} is reachable from other machines: tick \"Require an "
                               "API key\", or keep the host 127.0.0.1 and call it through the studio's /v1.",
                               f"监听 {host} 的服务可以被其他机器访问：请勾选“需要 API 密钥”，"
                               "或把监听地址保持为 127.0.0.1，通过工作台的 /v1 调用它。"))
-    port = free_port(host)
+    else:
+        port = free_port(host)
     env = {"HF_HOME": str(s.hf_home), "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
            "DO_NOT_TRACK": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
     plan = cpu_plan(s, model_dir, opts) if not s.gpu else []
@@ -199,7 +207,7 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     spec = {"model": str(model_dir), "served_name": model_dir.name, "host": host, "port": port,
             "adapters": [a["name"] for a in available], "options": asdict(opts),
             "plan": [launchplan.row(c) for c in plan]}
-    return store.launch("serve", f"{model_dir.name}@{port}", cmd, spec=spec, env=env,
+    return store.launch("serve", f"{model_dir.name}@{'ray' if store.ray else port}", cmd, spec=spec, env=env,
                         job_id=job_id, folder=folder, owner=user, needs=need)
 
 
@@ -216,7 +224,7 @@ def restart(s: config.Settings, store: JobStore, job_id: str, user: str | None =
     stop(store, job.id)
     opts = DeployOptions(**job.spec.get("options", {}))
     return start(s, store, model_dir=Path(job.spec["model"]), adapter_names=job.spec.get("adapters", []),
-                 host=job.spec["host"], opts=opts, key=key, user=job.owner if user is None else user)
+                 host=None if job.spec["host"] == ON_NODE else job.spec["host"], opts=opts, key=key, user=job.owner if user is None else user)
 
 
 def api_key(job: Job) -> str | None:
@@ -265,18 +273,25 @@ def unload_adapter(store: JobStore, job: Job, name: str) -> Job:
 
 
 def base_url(job: Job) -> str:
-    host = job.spec["host"]
+    host, port = job.spec["host"], job.spec["port"]
+    if host == ON_NODE:
+        try:  # where the wrapper started it on the cluster
+            where = json.loads((job.folder / "where.json").read_text())
+        except (OSError, ValueError):
+            raise ServeError(Said("The cluster has not started this server yet.",
+                                  "集群还没有启动这个服务。")) from None
+        host, port = where["host"], where["port"]
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
-    return f"http://{host}:{job.spec['port']}/v1"
+    return f"http://{host}:{port}/v1"
 
 
 def healthy(job: Job, timeout: float = 2.0) -> bool:
-    url = base_url(job)[: -len("/v1")] + "/health"
     try:
+        url = base_url(job)[: -len("/v1")] + "/health"
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status == 200
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, ServeError):
         return False
 
 
@@ -338,7 +353,6 @@ def watch(s: config.Settings, store: JobStore, now: float | None = None) -> list
         failed.append(store.fail(job.id, f"not healthy within {s.serve_start_timeout} s, so it was "
                                  f"stopped. The log ends with:\n{tail}"))
     return failed
-
 
 
 def served_models(job: Job) -> list[str]:

@@ -16,10 +16,11 @@ pytestmark = [pytest.mark.image, pytest.mark.integration]
 REPO = config.REPO
 TARGETS = {
     "cuda": {"torch": ["requirements-torch.txt", "requirements-torch-gpu.txt"],
-             "app": ["requirements.txt"],
-             "train": ["requirements-train.txt", "requirements-train-gpu.txt"],
+             "app": ["requirements.txt", "requirements-ray.txt"],
+             "train": ["requirements-train.txt", "requirements-train-gpu.txt", "requirements-ray-train.txt"],
              "serve": ["requirements-serve-gpu.txt"]},
-    "cpu": {"app": ["requirements.txt"], "train": ["requirements-train.txt"],
+    "cpu": {"app": ["requirements.txt", "requirements-ray.txt"],
+            "train": ["requirements-train.txt", "requirements-ray-train.txt"],
             "serve": ["requirements-serve-cpu.txt"]},
 }
 # What setup removes from the CPU environments: CUDA builds no text model needs (scripts/setup.sh).
