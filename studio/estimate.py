@@ -180,6 +180,17 @@ def estimate(cfg: dict, method: str = "lora", rank: int = 8, targets: str = "all
             "params": c.total, "active_params": c.active}
 
 
+def per_gpu(est: dict, gpus: int = 1, zero: str = "") -> dict:
+    """What each of gpus holds when a run is spread over them (batch size per GPU as given).
+    Data parallel alone copies everything; ZeRO-2 splits gradients and optimizer states; ZeRO-3
+    also splits the weights. Activations and logits stay per GPU."""
+    if gpus <= 1:
+        return {**est, "gpus": 1}
+    split = {"2": ("gradients", "optimizer"), "3": ("weights", "adapters", "gradients", "optimizer")}.get(zero, ())
+    parts = {k: (-(-v // gpus) if k in split else v) for k, v in est["parts"].items()}
+    return {**est, "parts": parts, "total": sum(parts.values()), "gpus": gpus}
+
+
 def peft_line(est: dict) -> str:
     """The line peft prints for this configuration."""
     return (f"trainable params: {est['trainable']:,} || all params: {est['all_params']:,} "

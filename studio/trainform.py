@@ -13,7 +13,9 @@ SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
 NEEDS_CUDA = (Said("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit kernels do not run on a CPU.",
                    "QLoRA 需要 CUDA GPU：bitsandbytes 的 4 位算子不能在 CPU 上运行。"),
               Said("DeepSpeed needs CUDA GPUs; on one machine without them it has nothing to shard.",
-                   "DeepSpeed 需要 CUDA GPU；没有 GPU 的单机上它没有可切分的对象。"))
+                   "DeepSpeed 需要 CUDA GPU；没有 GPU 的单机上它没有可切分的对象。"),
+              Said("Training on several GPUs needs CUDA GPUs; this machine trains on its CPU.",
+                   "多卡训练需要 CUDA GPU；这台机器用 CPU 训练。"))
 TARGETS = ("all", "q_proj,v_proj", "q_proj,k_proj,v_proj,o_proj")
 
 
@@ -43,6 +45,8 @@ class LoraForm:
     grad_ckpt: bool = True  # ~25% slower, much less activation memory
     quant_4bit: bool = False  # QLoRA: 4-bit base weights (bitsandbytes, CUDA only)
     deepspeed: str = ""  # "", "2" or "3": ZeRO stage across GPUs (CUDA only)
+    gpus: int = 1  # GPUs the run takes (more than one: LLaMA-Factory runs torchrun; data parallel)
+    ray_workers: int = 0  # on a Ray cluster: LLaMA-Factory's Ray mode, one worker per GPU across nodes
     model: str = ""  # model folder; empty: the active model
 
     def check(self) -> None:
@@ -91,6 +95,13 @@ class LoraForm:
         if str(self.deepspeed) not in ("", "2", "3"):
             raise TrainError(Said("DeepSpeed stage must be empty, 2 or 3.",
                                   "DeepSpeed 阶段只能为空、2 或 3。"))
+        if int(self.ray_workers) < 0 or (int(self.ray_workers) and int(self.gpus) > 1):
+            raise TrainError(Said("Ray workers: 0 (off) or the number of GPUs across the cluster, with "
+                                  "GPUs for this run left at 1 (Ray places the workers).",
+                                  "Ray 工作进程数：0（关闭）或集群中要用的 GPU 数；此时“本次训练使用的 GPU 数”"
+                                  "保持为 1（由 Ray 安排各工作进程）。"))
+        if int(self.gpus) < 1:
+            raise TrainError(Said("A run takes at least 1 GPU.", "一次训练至少使用 1 张 GPU。"))
 
 
 def _check_targets(model_cfg: dict, targets: str) -> None:
@@ -156,9 +167,15 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         if not s.gpu:
             raise TrainError(NEEDS_CUDA[0])
         cfg.update(quantization_bit=4, quantization_method="bnb", double_quantization=True)
-    if form.deepspeed:
+    if int(form.ray_workers):
+        cfg["ray_num_workers"] = int(form.ray_workers)
+    if form.deepspeed or int(form.gpus) > 1 or int(form.ray_workers):
         if not s.gpu:
-            raise TrainError(NEEDS_CUDA[1])
+            raise TrainError(NEEDS_CUDA[1] if form.deepspeed else NEEDS_CUDA[2])
+    if form.deepspeed and int(form.gpus) < 2:
+        raise TrainError(Said("DeepSpeed ZeRO shards the run across GPUs: give it 2 or more, or turn it off.",
+                              "DeepSpeed ZeRO 把训练切分到多张 GPU 上：请给它 2 张或更多，或者关闭它。"))
+    if form.deepspeed:
         cfg["deepspeed"] = "<job folder>/deepspeed.json"  # written next to the YAML by start()
     if int(form.max_steps) > 0:
         cfg["max_steps"] = int(form.max_steps)
@@ -201,6 +218,7 @@ def memory_estimate(s: config.Settings, form: LoraForm) -> dict:
     method = "qlora" if form.quant_4bit else form.method
     if method == "full":
         method = "full_bf16" if s.gpu else "full_fp32"
-    return estimate.estimate(models.read_config(model_dir), method,
-                             int(form.lora_rank), str(form.lora_target), int(form.batch_size),
-                             int(form.cutoff_len), bool(form.grad_ckpt), bf16=s.gpu)
+    est = estimate.estimate(models.read_config(model_dir), method,
+                            int(form.lora_rank), str(form.lora_target), int(form.batch_size),
+                            int(form.cutoff_len), bool(form.grad_ckpt), bf16=s.gpu)
+    return estimate.per_gpu(est, int(form.gpus), str(form.deepspeed))

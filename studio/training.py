@@ -46,18 +46,49 @@ def command(s: config.Settings, yaml_path: Path) -> list[str]:
     return [cli(s), "train", str(yaml_path)]
 
 
+def check_shm(s: config.Settings) -> None:
+    """NCCL passes gradients between a box's GPUs through /dev/shm: Docker's 64 MB default
+    stops a multi-GPU run minutes in, with a bus error; refuse it before it starts."""
+    from studio.core import runtime
+
+    shm = runtime.shm_too_small(s)
+    if shm is not None:
+        raise TrainError(Said(f"A run on several GPUs passes data through /dev/shm, which has only "
+                              f"{shm // 2**20} MB here: start the container with --ipc=host "
+                              "(or --shm-size=16g), or train on one GPU.",
+                              f"多卡训练通过 /dev/shm 传递数据，而这里只有 {shm // 2**20} MB：请用 "
+                              "--ipc=host（或 --shm-size=16g）启动容器，或者只用一张 GPU 训练。"))
+
+
+def check_ray(store: JobStore, workers: int) -> None:
+    """LLaMA-Factory's Ray mode needs the cluster, and raises minutes in when it asks for more
+    workers than the cluster has GPUs: say so before it starts."""
+    if not store.ray:
+        raise TrainError(Said("Ray workers train across a Ray cluster's GPUs: start the studio with "
+                              "RAY_ADDRESS set to the cluster's dashboard (http://HEAD:8265).",
+                              "Ray 工作进程在 Ray 集群的 GPU 上训练：请设置 RAY_ADDRESS 为集群的 "
+                              "dashboard 地址（http://HEAD:8265）后再启动工作台。"))
+    if workers > len(store.gpus):
+        raise TrainError(Said(f"{workers} Ray workers need {workers} GPUs and the cluster has {len(store.gpus)}.",
+                              f"{workers} 个 Ray 工作进程需要 {workers} 张 GPU，而集群只有 {len(store.gpus)} 张。"))
+
+
 def needs(s: config.Settings, store: JobStore, form: LoraForm) -> dict:
     """What the run asks of the queue: on a GPU, the memory the studio's estimator gives for
     exactly this form (the figure the Models tab shows), on as many GPUs as DeepSpeed spreads
     it over; the torch threads either way."""
     need = {"cpus": int(s.train_threads)}
-    if store.gpus:
-        need.update(gpus=1, gpu_mem=int(memory_estimate(s, form)["total"]))
+    if store.gpus and not int(form.ray_workers):  # Ray's workers hold the GPUs, not the entrypoint
+        need.update(gpus=int(form.gpus), gpu_mem=int(memory_estimate(s, form)["total"]))
     return need
 
 
 def start(s: config.Settings, store: JobStore, form: LoraForm,
           resume_from: Path | None = None, kind: str = "train", user: str | None = None) -> Job:
+    if int(form.gpus) > 1:
+        check_shm(s)
+    if int(form.ray_workers):
+        check_ray(store, int(form.ray_workers))
     job_id, folder = store.new_folder(kind)
     name = f"{form.method if kind == 'train' else kind}-{job_id.split('-', 1)[1]}"
     out = folder / "output"
@@ -76,9 +107,13 @@ def start(s: config.Settings, store: JobStore, form: LoraForm,
     (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
             "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
-    return store.launch(kind, name, command(s, folder / "train.yaml"), spec=spec,
-                        env=train_env(s, out), job_id=job_id, folder=folder, owner=user,
-                        needs=needs(s, store, form))
+    env = train_env(s, out)
+    if int(form.gpus) > 1:  # one process per GPU, on the GPUs the queue hands this job
+        env["FORCE_TORCHRUN"] = "1"
+    if int(form.ray_workers):  # LLaMA-Factory places its workers through the cluster it runs on
+        env["USE_RAY"] = "1"
+    return store.launch(kind, name, command(s, folder / "train.yaml"), spec=spec, env=env,
+                        job_id=job_id, folder=folder, owner=user, needs=needs(s, store, form))
 
 
 def checkpoints(job: Job) -> list[Path]:

@@ -114,4 +114,12 @@ MORE = {
                      "QLoRA 需要 CUDA GPU：bitsandbytes 的 4 位算子不能在 CPU 上运行。"),
     "i_deepspeed_cuda": ("DeepSpeed needs CUDA GPUs; on one machine without them it has nothing to shard.",
                          "DeepSpeed 需要 CUDA GPU；没有 GPU 的单机上它没有可切分的对象。"),
+    "i_deepspeed_one": ("DeepSpeed ZeRO shards a run across GPUs; the queue has one.",
+                        "DeepSpeed ZeRO 把训练切分到多张 GPU 上；队列只有一张。"),
+    "train_gpus": ("GPUs for this run", "本次训练使用的 GPU 数"),
+    "ray_workers": ("Ray workers (0: off)", "Ray 工作进程（0：关闭）"),
+    "i_ray_workers": ("LLaMA-Factory's Ray mode: one worker per GPU, across the cluster's nodes.",
+                      "LLaMA-Factory 的 Ray 模式：每张 GPU 一个工作进程，可跨集群的多个节点。"),
+    "m_plan_gpus": ("Estimated peak memory {mem} on each of {gpus} GPUs · {steps} steps\n\n`{peft}`",
+                    "预计每张 GPU 峰值显存 {mem}（共 {gpus} 张）· 共 {steps} 步\n\n`{peft}`"),
 }

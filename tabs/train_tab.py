@@ -82,7 +82,7 @@ def runs_rows(ctx: Ctx, request=None) -> dict:
 
 
 def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine", warm=0.1,
-          drop=0.0, val=0.0, ckpt=True, q4=False, ds="", method="lora") -> training.LoraForm:
+          drop=0.0, val=0.0, ckpt=True, q4=False, ds="", method="lora", gpus=1, ray_workers=0) -> training.LoraForm:
     return training.LoraForm(dataset=dataset, lora_rank=int(r or 0), lora_alpha=int(a or 0),
                              lora_target=t or "", learning_rate=float(lr_ or 0),
                              num_train_epochs=float(ep or 0), max_steps=int(ms or 0),
@@ -91,7 +91,8 @@ def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine",
                              scheduler=sched or "cosine", warmup_ratio=float(warm or 0),
                              lora_dropout=float(drop or 0), val_size=float(val or 0),
                              grad_ckpt=bool(ckpt), quant_4bit=bool(q4), deepspeed=ds or "",
-                             method=method or "lora")
+                             method=method or "lora", gpus=int(gpus or 1),
+                             ray_workers=int(ray_workers or 0))
 
 
 def build(ctx: Ctx) -> dict:
@@ -131,9 +132,16 @@ def build(ctx: Ctx) -> dict:
                 # Shown where they can run; elsewhere greyed out with the reason.
                 q4 = gr.Checkbox(value=False, label=L("qlora"), interactive=ctx.s.gpu,
                                  info=None if ctx.s.gpu else L("i_qlora_cuda"))
-                ds_stage = gr.Dropdown(choices=[(L("off"), ""), ("ZeRO-2", "2"), ("ZeRO-3", "3")],
-                                       value="", label=L("deepspeed"), interactive=ctx.s.gpu,
-                                       info=None if ctx.s.gpu else L("i_deepspeed_cuda"))
+                many = ctx.s.gpu and len(ctx.store.gpus) >= 2  # DeepSpeed and torchrun need two
+                with gr.Row():
+                    ds_stage = gr.Dropdown(choices=[(L("off"), ""), ("ZeRO-2", "2"), ("ZeRO-3", "3")],
+                                           value="", label=L("deepspeed"), interactive=many,
+                                           info=None if many else L("i_deepspeed_cuda" if not ctx.s.gpu
+                                                                    else "i_deepspeed_one"))
+                    n_gpus = gr.Number(value=1, label=L("train_gpus"), precision=0, minimum=1,
+                                       maximum=max(1, len(ctx.store.gpus)), visible=many)
+                    workers = gr.Number(value=0, label=L("ray_workers"), precision=0, minimum=0,
+                                        info=L("i_ray_workers"), visible=bool(ctx.store.ray) and many)
             cores = gr.Markdown()  # without a GPU: what a run would share the cores with
             with gr.Row():
                 start = gr.Button(L("start_training"), variant="primary", scale=2)
@@ -182,7 +190,7 @@ def build(ctx: Ctx) -> dict:
                 refresh_runs = gr.Button(L("refresh"))
     timer = gr.Timer(2.0)
     form_inputs = [ds, rank, alpha, target, lr, epochs, steps, cutoff, batch, save,
-                   accum, sched, warm, drop, val, ckpt_on, q4, ds_stage, method]
+                   accum, sched, warm, drop, val, ckpt_on, q4, ds_stage, method, n_gpus, workers]
     probe_job = gr.State(None)
 
     def mine(request, *form) -> training.LoraForm:
@@ -221,8 +229,8 @@ def build(ctx: Ctx) -> dict:
             steps_ = training.total_steps(ctx.s, form)
         except (training.TrainError, ValueError, KeyError) as e:
             raise Problem(said(request, e))
-        text = msg(request, "m_plan", mem=f"{est['total'] / estimate.GIB:.2f} GiB",
-                   peft=estimate.peft_line(est), steps=steps_)
+        text = msg(request, "m_plan" if est["gpus"] == 1 else "m_plan_gpus", gpus=est["gpus"],
+                   mem=f"{est['total'] / estimate.GIB:.2f} GiB", peft=estimate.peft_line(est), steps=steps_)
         warn = shared_cores(request, "train")
         return text + (f"\n\n⚠️ {warn}" if warn else "")
 

@@ -86,7 +86,7 @@ def test_cuda_only_options_are_refused_on_cpu_and_written_on_gpu(settings, tmp_p
     with pytest.raises(training.TrainError, match="DeepSpeed needs CUDA"):
         training.build_yaml(settings, training.LoraForm(deepspeed="2"), tmp_path)
     settings.gpu = True
-    cfg = training.build_yaml(settings, training.LoraForm(quant_4bit=True, deepspeed="3"), tmp_path)
+    cfg = training.build_yaml(settings, training.LoraForm(quant_4bit=True, deepspeed="3", gpus=2), tmp_path)
     assert cfg["quantization_bit"] == 4 and cfg["bf16"] is True and "use_cpu" not in cfg
     ds = training.deepspeed_config("3")
     assert ds["zero_optimization"]["stage"] == 3 and ds["train_batch_size"] == "auto"
