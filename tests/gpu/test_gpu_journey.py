@@ -35,3 +35,21 @@ def test_qlora_trains_in_4_bit_on_the_gpu(settings):
     job = wait_done(store, job.id, timeout=600, what="QLoRA training")
     assert job.status == "succeeded", job.log_tail()
     assert "quantization_bit: 4" in (job.folder / "train.yaml").read_text()
+
+
+def test_the_memory_estimate_holds_on_the_gpu(tmp_path):
+    """bench/gpu_check.py on a 0.5B model from its catalog config: the studio's estimate for the
+    same settings is within a factor of 1.5 of the peak PyTorch allocated, either way."""
+    import json
+    import subprocess
+    import sys
+
+    from studio import config
+
+    out = subprocess.run([str(config.REPO / ".venvs" / "train" / "bin" / "python"),
+                          str(config.REPO / "bench" / "gpu_check.py"), "--config", "Qwen2.5-0.5B-Instruct",
+                          "--steps", "4", "--cutoff", "512", "--cases", "lora", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    [r] = json.loads(out.stdout[out.stdout.index("\n["):])
+    assert 1 / 1.5 < r["estimate_gib"] / r["peak_allocated_gib"] < 1.5, r
