@@ -32,6 +32,8 @@ _STATUS = {"PENDING": "running", "RUNNING": "running", "SUCCEEDED": "succeeded",
            "FAILED": "failed", "STOPPED": "cancelled"}
 _clients: dict[str, object] = {}
 _synced: dict[str, float] = {}
+# What a command names for the node's address and a port free there (studio/jobwrap.py fills them in).
+ON_NODE, FREE_PORT = "{node_ip}", "{free_port}"
 # A job waits for the cluster's resources as PENDING: the local queue does not count its memory.
 UNCOUNTED = 10**15
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from studio import config, estimate, launchplan, models, training
 from studio.core import runtime
 from studio.jobs import Job, JobStore
+from studio.rayjobs import FREE_PORT, ON_NODE
 from studio.words import Said
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM accepts for --max-lora-rank
@@ -24,9 +25,6 @@ VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM accepts 
 
 class ServeError(RuntimeError):
     """A problem the user can act on; the message says what and how."""
-
-
-ON_NODE = "{node_ip}"  # a cluster node's address, known once the job runs there (studio/jobwrap.py)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -179,7 +177,7 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     if store.ray:
         # On a cluster the server binds the address of the node Ray puts it on (jobwrap fills in
         # both): reachable from that network, so a key always guards it; users call the studio's /v1.
-        host, port, opts = ON_NODE, "{free_port}", replace(opts, api_key=True)
+        host, port, opts = ON_NODE, FREE_PORT, replace(opts, api_key=True)
     elif not auth.is_loopback(host) and not opts.api_key:
         # vLLM's own port has no sign-in: open to the network, only a key keeps strangers out.
         raise ServeError(Said(f"A server bound to {host} is reachable from other machines: tick \"Require an "
@@ -224,7 +222,8 @@ def restart(s: config.Settings, store: JobStore, job_id: str, user: str | None =
     stop(store, job.id)
     opts = DeployOptions(**job.spec.get("options", {}))
     return start(s, store, model_dir=Path(job.spec["model"]), adapter_names=job.spec.get("adapters", []),
-                 host=None if job.spec["host"] == ON_NODE else job.spec["host"], opts=opts, key=key, user=job.owner if user is None else user)
+                 host=None if job.spec["host"] == ON_NODE else job.spec["host"], opts=opts, key=key,
+                 user=job.owner if user is None else user)
 
 
 def api_key(job: Job) -> str | None:
