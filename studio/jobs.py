@@ -1,4 +1,4 @@
-"""Job store (SQLite, WAL) and the local process backend.
+"""Job store (SQLite, WAL) and the local process backend (studio/rayjobs.py: the Ray one).
 
 A job is a row, a folder and a process group: the command runs under studio/jobwrap.py in its own
 session, writes its output to FOLDER/log.txt, and leaves FOLDER/exit.json when it ends. The row is
@@ -23,6 +23,8 @@ from studio import jobqueue, procs, rayjobs
 from studio.jobrow import _ADDED, _OWNERS, _SCHEMA, ACTIVE, FINAL, Job, JobError  # noqa: F401 - the store's API
 
 WRAPPER = Path(__file__).with_name("jobwrap.py")
+
+
 class JobStore:
     def __init__(self, root: Path, gpus: list[int] | None = None, ray: str = ""):
         """gpus: bytes of memory per GPU the queue hands out (jobqueue.inventory); none: jobs
