@@ -40,10 +40,16 @@ WORKDIR /opt/studio
 COPY requirements*.txt ./
 COPY scripts/setup.sh scripts/
 COPY plugins/ plugins/
+# What no studio path runs is removed in the layer that installed it (a later layer would only
+# hide it): packages' test suites (torch's C++ tests alone are 82 MB), Ray's Java jars and RLlib.
 RUN env ${WHEELS:+PIP_FIND_LINKS=$WHEELS} ${CA_BUNDLE:+PIP_CERT=$CA_BUNDLE} \
-      STUDIO_TORCH_INDEX="$TORCH_INDEX" bash scripts/setup.sh --only torch --no-model
+      STUDIO_TORCH_INDEX="$TORCH_INDEX" bash scripts/setup.sh --only torch --no-model \
+ && rm -rf /opt/venvs/torch/lib/python3*/site-packages/torch/test \
+ && find /opt/venvs -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
 RUN env ${WHEELS:+PIP_FIND_LINKS=$WHEELS} ${CA_BUNDLE:+PIP_CERT=$CA_BUNDLE} \
-      bash scripts/setup.sh --only app,train,serve --no-model
+      bash scripts/setup.sh --only app,train,serve --no-model \
+ && find /opt/venvs -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
+ && rm -rf /opt/venvs/*/lib/python3*/site-packages/ray/jars /opt/venvs/*/lib/python3*/site-packages/ray/rllib
 
 # The default model, converted once here and used read-only from the image: a Space's disk is new
 # at every restart, and this saves each start ~40 s and every data root 270 MB. The GGUF package

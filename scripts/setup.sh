@@ -153,9 +153,12 @@ if wanted serve && [ "$device" = cpu ] && [ -x "$VENVS/serve/bin/python" ]; then
   fi
 fi
 
-# Ray (the Ray Jobs backend in the app, Ray Train for LLaMA-Factory's Ray mode) on top of the app
-# and train environments, with a stamp of its own, so that adding it rebuilds neither.
-for pair in app:requirements-ray.txt train:requirements-ray-train.txt; do
+# Ray (the Ray Jobs backend in the app, Ray Train for LLaMA-Factory's Ray mode, which trains on
+# GPUs only) on top of the app and train environments, with a stamp of its own, so that adding it
+# rebuilds neither.
+ray_pairs=(app:requirements-ray.txt)
+[ "$device" = cuda ] && ray_pairs+=(train:requirements-ray-train.txt)
+for pair in "${ray_pairs[@]}"; do
   name=${pair%%:*} req=$ROOT/${pair#*:}
   wanted "$name" && [ -x "$VENVS/$name/bin/python" ] || continue
   ray_stamp=$(sha256sum < "$req" | cut -c1-16)

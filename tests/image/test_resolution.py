@@ -20,7 +20,7 @@ TARGETS = {
              "train": ["requirements-train.txt", "requirements-train-gpu.txt", "requirements-ray-train.txt"],
              "serve": ["requirements-serve-gpu.txt"]},
     "cpu": {"app": ["requirements.txt", "requirements-ray.txt"],
-            "train": ["requirements-train.txt", "requirements-ray-train.txt"],
+            "train": ["requirements-train.txt"],
             "serve": ["requirements-serve-cpu.txt"]},
 }
 # What setup removes from the CPU environments: CUDA builds no text model needs (scripts/setup.sh).
