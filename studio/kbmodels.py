@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from studio import kbsearch
+from studio.config import BUILTIN_EMBEDDINGS
 from studio.kbreaders import KnowledgeError
 from studio.words import Said
 
@@ -46,6 +47,18 @@ class ModelsMixin:
 
         from studio import defaults
 
+        if name == BUILTIN_EMBEDDINGS[1]:
+            from studio import kbe5
+
+            try:
+                return kbe5.load()
+            except (ImportError, OSError, RuntimeError) as e:
+                raise KnowledgeError(Said(f"Cannot load the embedding model {name!r}: {e}",
+                                          f"无法加载向量模型 {name!r}：{e}")) from e
+        if name.startswith("builtin:") and name not in BUILTIN_EMBEDDINGS:
+            raise KnowledgeError(Said(f"No built-in embedding model {name!r}: the built-in ones are "
+                                      f"{' and '.join(BUILTIN_EMBEDDINGS)}.",
+                                      f"没有内置向量模型 {name!r}：内置的是 {'和'.join(BUILTIN_EMBEDDINGS)}。"))
         path = str(defaults.embedding_path()) if name.startswith("builtin:") else name
         try:
             emb = HuggingFaceEmbedding(model_name=path, device="cpu", embed_batch_size=32)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio import kbfusion
 from studio.kbreaders import KnowledgeError
 from studio.words import Said
 
@@ -31,6 +32,8 @@ class Hit:
     sparse_score: float | None = None
     rerank_score: float | None = None  # the cross-encoder's score, when the base has a reranker
     first_rank: int | None = None  # where it stood before reranking
+    weights: kbfusion.Weights | None = None  # how hybrid search fused the two lists for this query
+    embed_model: str = ""  # the model behind dense_score: similarities sit differently per model
 
     @property
     def label(self) -> str:
@@ -45,9 +48,10 @@ class Hit:
 
 
 def rrf(dense, sparse, alpha: float = 0.5, top_k: int = 3):
-    """LlamaIndex's hybrid_fusion_fn, as Qdrant's reciprocal rank fusion (the same the Qdrant
-    server runs for FusionQuery): ranks, not raw scores, so cosine and BM25 scales never mix.
-    Each fused node carries its rank and score in the dense and the sparse list."""
+    """LlamaIndex's hybrid_fusion_fn, as Qdrant's weighted reciprocal rank fusion (the same the
+    Qdrant server runs for FusionQuery): ranks, not raw scores, so cosine and BM25 scales never
+    mix; alpha is the dense list's share (kbfusion). Each fused node carries its rank and score
+    in the dense and the sparse list."""
     from llama_index.core.vector_stores.types import VectorStoreQueryResult
     from qdrant_client.http import models as qm
     from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
@@ -56,7 +60,8 @@ def rrf(dense, sparse, alpha: float = 0.5, top_k: int = 3):
         return [qm.ScoredPoint(id=i, version=0, score=s) for i, s in zip(res.ids or [], res.similarities or [])]
 
     nodes = {i: n for res in (sparse, dense) for i, n in zip(res.ids or [], res.nodes or [])}
-    fused = reciprocal_rank_fusion([points(dense), points(sparse)], limit=top_k)
+    fused = reciprocal_rank_fusion([points(dense), points(sparse)], limit=top_k,
+                                   weights=kbfusion.Weights(alpha, "").rrf())
     for kind, res in (("dense", dense), ("sparse", sparse)):
         for rank, (i, s) in enumerate(zip(res.ids or [], res.similarities or []), start=1):
             nodes[i].metadata[f"_{kind}"] = (rank, float(s))
@@ -95,9 +100,10 @@ def language_warning(docs: list, model: str, langs: set[str]) -> str:
     if share > 0.3 and not langs & {"zh", "chinese", "zh-cn"}:
         return Said(f"{model} was trained on {', '.join(sorted(langs))} text, and this document is mostly "
                     "Chinese: dense search will match it poorly (BM25 still works). Create a knowledge base with "
-                    "a Chinese or multilingual embedding model, e.g. BAAI/bge-small-zh-v1.5.",
+                    "a model that reads Chinese: builtin:multilingual-e5-small (offline), or e.g. BAAI/bge-small-zh-v1.5.",
                     f"{model} 是用 {', '.join(sorted(langs))} 文本训练的，而这个文档以中文为主：向量检索会匹配得很差"
-                    "（BM25 仍然有效）。请用中文或多语言向量模型新建一个知识库，例如 BAAI/bge-small-zh-v1.5。")
+                    "（BM25 仍然有效）。请用能读中文的向量模型新建一个知识库：builtin:multilingual-e5-small（离线可用），"
+                    "或 BAAI/bge-small-zh-v1.5 等。")
     if share < 0.05 and langs <= {"zh", "chinese", "zh-cn"}:
         return Said(f"{model} reads Chinese, and this document is not Chinese: dense search will match it poorly.",
                     f"{model} 读的是中文，而这个文档不是中文：向量检索会匹配得很差。")
@@ -224,6 +230,8 @@ class SearchMixin:
         k = max(want, self.s.rerank_candidates) if rr else want
         # The query is embedded before the store's lock is taken: only the store call holds it.
         vec = None if mode == "sparse" else self.embed_query(b.embed_model, q)
+        weights = (kbfusion.for_query(q, self._embedder(b.embed_model)[3], b.fusion_dense,
+                                      self.s.fusion_dense_share) if mode == "hybrid" else None)
         store = self._store(b)
         with self._db():
             if not self._client.collection_exists(b.collection):
@@ -240,13 +248,15 @@ class SearchMixin:
             else:  # fuse from deeper lists than asked for, so a chunk good in one list can rise
                 deep = max(4 * n, 20)
                 req = VectorStoreQuery(query_embedding=vec, query_str=q, mode=VectorStoreQueryMode.HYBRID,
-                                       similarity_top_k=deep, sparse_top_k=deep, hybrid_top_k=n)
+                                       similarity_top_k=deep, sparse_top_k=deep, hybrid_top_k=n,
+                                       alpha=weights.dense)
             res = store.query(req, qdrant_filters=visible() if self.s.qdrant_url else None)
         pairs = [(n, s) for n, s in zip(res.nodes or [], res.similarities or []) if n.node_id not in hidden][:k]
         hits = {}
         for rank, (n, s) in enumerate(pairs, start=1):
             h = hits[n.node_id] = _hit(n, s)
             h.first_rank = rank
+            h.weights, h.embed_model = weights, b.embed_model
             if mode == "dense":
                 h.dense_rank, h.dense_score = rank, h.score
             elif mode == "sparse":

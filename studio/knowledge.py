@@ -42,6 +42,7 @@ class Base:
     splitter: str = "sentence"
     created: float = 0.0
     rerank_model: str = ""  # a cross-encoder that reorders the search's candidates; "" = none
+    fusion_dense: float | None = None  # the dense list's share learned from an evaluation; None: by fit
 
 
 @dataclass
@@ -111,14 +112,17 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
         raise KnowledgeError(Said(f"No knowledge base named {name!r}.", f"没有名为 {name!r} 的知识库。"))
 
     def create_base(self, name: str, embed_model: str | None = None, chunk_tokens: int | None = None,
-                    chunk_overlap: int | None = None, splitter: str = "sentence") -> Base:
+                    chunk_overlap: int | None = None, splitter: str = "sentence", chinese: bool = False) -> Base:
+        """A new knowledge base; with no embedding model named, the default one, or with chinese
+        (made from the Chinese page) the default for Chinese, which reads it."""
         name = (name or "").strip()
         if not _NAME.match(name):
             raise KnowledgeError(BAD_NAME)
         if splitter not in SPLITTERS:
             raise KnowledgeError(Said(f"Splitter must be one of {', '.join(SPLITTERS)}.",
                                       f"切分方式只能是 {'、'.join(SPLITTERS)} 之一。"))
-        b = Base(name, f"kb_{int(time.time() * 1000):x}", self._model_name(embed_model) or self.s.embed_model,
+        default = self.s.embed_model_zh if chinese else self.s.embed_model
+        b = Base(name, f"kb_{int(time.time() * 1000):x}", self._model_name(embed_model) or default,
                  int(chunk_tokens or self.s.chunk_tokens), int(self.s.chunk_overlap if chunk_overlap is None
                                                               else chunk_overlap), splitter, time.time())
         if not 16 <= b.chunk_tokens <= 8192 or not 0 <= b.chunk_overlap < b.chunk_tokens:
@@ -162,6 +166,18 @@ class Knowledge(kbsearch.SearchMixin, kbmodels.ModelsMixin, kbstore.StoreMixin, 
         with self._registry_lock:
             self._save([dataclasses.replace(b, rerank_model=model) if b.name == target.name else b
                         for b in self.bases()])
+        return self.base(target.name)
+
+    def set_fusion(self, name: str, dense: float | None) -> Base:
+        """Fuse this base's hybrid search with a fixed dense share (0..1, as learned from its
+        evaluation set); None goes back to weights by the embedding model's fit to each query."""
+        if dense is not None and not 0.0 <= float(dense) <= 1.0:
+            raise KnowledgeError(Said(f"The dense share must be between 0 and 1, not {dense}.",
+                                      f"向量检索的权重必须在 0 到 1 之间，而不是 {dense}。"))
+        target = self.base(name)
+        with self._registry_lock:
+            self._save([dataclasses.replace(b, fusion_dense=None if dense is None else float(dense))
+                        if b.name == target.name else b for b in self.bases()])
         return self.base(target.name)
 
     def delete_base(self, name: str) -> None:

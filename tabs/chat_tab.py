@@ -6,7 +6,7 @@ import time
 
 import gradio as gr
 
-from studio import chat, serving
+from studio import chat, serving, sources
 from tabs import compare_panel, rag_plus_panel
 from tabs.context import Ctx, Problem
 from tabs.i18n import L, msg, said, zh
@@ -105,9 +105,9 @@ def build(ctx: Ctx) -> dict:
             yield history, "", ""
             return
         took = time.perf_counter() - t0
+        done = chat.finish(text, hits, zh(request))
         history[-1] = {"role": "assistant",
-                       "content": chat.finish(text, hits, zh(request))
-                       + chat.sources_block(hits, ctx.s.rag_low_score, bool(use_rag), zh(request))}
+                       "content": done + sources.sources_block(hits, ctx.s, bool(use_rag), zh(request), answer=done)}
         yield history, "", msg(request, "m_speed", ttft=(first or took) * 1000, secs=took)
 
     # Gradio finds gr.Request by annotation; with *rest it must come first.

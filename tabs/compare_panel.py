@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from studio import chat, compare, knowledge, serving
+from studio import chat, compare, knowledge, serving, sources
 from tabs.context import Ctx, Problem
 from tabs.jobs_view import ready_deployment
 from tabs.i18n import L, msg, said, zh
@@ -71,7 +71,7 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
                 label=name, base_url=serving.base_url(job), model=name,
                 api_key=serving.api_key(job) or "", messages=chat.build_messages(
                     [], q, hits, sentences=chat.prompt_sentences(ctx.s, job.spec.get("model"))),
-                sources=chat.sources_block(hits, ctx.s.rag_low_score, bool(rag), zh(request)), hits=hits,
+                sources=sources.sources_block(hits, ctx.s, bool(rag), zh(request)), hits=hits,
                 zh=zh(request),
                 repetition_penalty=ctx.s.chat_repetition_penalty))
             slots.append(slot)

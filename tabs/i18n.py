@@ -214,10 +214,12 @@ TEXT = {
     "k_manage": ("New, rename or delete a knowledge base", "新建、重命名或删除知识库"),
     "k_name": ("Name (new, or the new name)", "名称（新建或重命名后的名称）"),
     "k_embed": ("Embedding model", "向量模型"),
-    "i_k_embed": ("builtin:all-MiniLM-L6-v2 (English, offline), a local folder, or a hub id such as "
-                  "BAAI/bge-small-zh-v1.5 (Chinese) or sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
-                  "builtin:all-MiniLM-L6-v2（英文，离线可用）、本地文件夹，或 Hub 上的模型，如 BAAI/bge-small-zh-v1.5（中文）"
-                  "或 sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2（多语言）"),
+    "i_k_embed": ("Empty: builtin:all-MiniLM-L6-v2 (English), or builtin:multilingual-e5-small (reads Chinese "
+                  "and English) when made from the Chinese page; both offline. Or a local folder, or a hub id such as "
+                  "BAAI/bge-small-zh-v1.5",
+                  "留空：从中文页面新建时用 builtin:multilingual-e5-small（中英文都能读），否则用 "
+                  "builtin:all-MiniLM-L6-v2（英文）；两者都可离线使用。也可以填本地文件夹，或 Hub 上的模型，如 "
+                  "BAAI/bge-small-zh-v1.5"),
     "k_size": ("Chunk size (tokens of the embedding model)", "文本块大小（按向量模型的 token 计）"),
     "k_overlap": ("Overlap (tokens)", "重叠（token）"),
     "k_splitter": ("Splitter", "切分方式"),
@@ -253,6 +255,15 @@ TEXT = {
     "k_sample_en": ("English sample", "英文示例"), "k_sample_zh": ("Chinese sample", "中文示例"),
     "k_eval_upload": ("Upload a set", "上传评测集"), "k_eval_set": ("Labelled questions", "带标注的问题"),
     "k_eval_run": ("Evaluate", "开始评估"), "k_eval_scores": ("Scores", "得分"),
+    "k_learned": ("hybrid, learned weights (dense {share:.1f})", "混合，学得的权重（向量 {share:.1f}）"),
+    "k_use_learned": ("Use the learned weights for this base", "为这个知识库使用学得的权重"),
+    "k_auto_weights": ("Back to automatic weights", "恢复自动权重"),
+    "k_weights_now": ("This base's hybrid search now fuses with a dense share of {share:.1f} (BM25 the rest).",
+                      "这个知识库的混合检索现在按向量 {share:.1f}（其余给 BM25）融合。"),
+    "k_weights_now_auto": ("This base's hybrid search weighs the two lists by how much of each question its "
+                           "embedding model reads.",
+                           "这个知识库的混合检索按向量模型能读懂问题的程度来分配两路结果的权重。"),
+    "m_eval_first": ("Run an evaluation first: it finds the weights.", "请先运行一次评估：它会找出权重。"),
     "k_eval_ranks": ("Rank of the right document per question (- = not in the top 5)",
                      "每个问题中正确文档的排名（- 表示不在前 5）"),
     # agentic RAG and GraphRAG

@@ -46,7 +46,7 @@ def build(ctx: Ctx) -> dict:
             about = gr.Markdown()
             with gr.Accordion(L("k_manage"), open=False):
                 new_name = gr.Textbox(label=L("k_name"))
-                embed = gr.Textbox(value=ctx.s.embed_model, label=L("k_embed"), info=L("i_k_embed"))
+                embed = gr.Textbox(value="", label=L("k_embed"), info=L("i_k_embed"))
                 with gr.Row():
                     size = gr.Number(value=ctx.s.chunk_tokens, precision=0, label=L("k_size"))
                     overlap = gr.Number(value=ctx.s.chunk_overlap, precision=0, label=L("k_overlap"))
@@ -112,7 +112,8 @@ def build(ctx: Ctx) -> dict:
 
     def do_create(name, model, sz, ov, sp, request: gr.Request):
         try:
-            b = ctx.kb.create_base(name, model, int(sz or 0) or None, None if ov is None else int(ov), sp)
+            b = ctx.kb.create_base(name, model, int(sz or 0) or None, None if ov is None else int(ov), sp,
+                                   chinese=zh(request))
         except knowledge.KnowledgeError as e:
             raise Problem(said(request, e))
         ctx.store.set_owner("kb", b.name, user(request))
@@ -203,7 +204,10 @@ def build(ctx: Ctx) -> dict:
                 for h in found]
         cols = [*HIT_COLS[:3], *(["rerank"] if reranked else []), *HIT_COLS[3:]]
         widths = [*WIDTHS[:3], *(["12%"] if reranked else []), *WIDTHS[3:5], "34%" if reranked else WIDTHS[5]]
-        return table(request, rows, cols, column_widths=widths, visible=True)
+        # How hybrid search weighed the two lists for this query, in the table's title.
+        weights = next((h.weights for h in found if h.weights), None)
+        label = msg(request, "hits") + (f" · {said(request, weights.said())}" if weights else "")
+        return table(request, rows, cols, column_widths=widths, visible=True, label=label)
 
     ctx.demo.load(pick, base, [about, docs, doc, rerank])
     base.change(pick, base, [about, docs, doc, rerank], api_name=False)

@@ -28,12 +28,20 @@ def test_knowledge_bases_and_evaluation_through_the_api(studio):
 
     base, labelled = c.predict(api_name="/eval_sample_zh")
     assert value(base) == "sample-zh" and "静夜思.txt" in labelled
-    scores, ranks = c.predict("sample-zh", labelled, api_name="/evaluate")
+    scores, ranks, *_, said = c.predict("sample-zh", labelled, api_name="/evaluate")
     scores, ranks = value(scores), value(ranks)
     by_mode = {row[0]: row[1:] for row in scores["data"]}
-    assert set(by_mode) == {"hybrid (RRF)", "dense", "BM25"}
-    assert by_mode["hybrid (RRF)"][-1] >= by_mode["dense"][-1]  # MRR: hybrid helps Chinese here
-    assert len(ranks["data"]) == 16
+    learned = next(m for m in by_mode if m.startswith("hybrid, learned weights (dense "))
+    assert set(by_mode) == {"hybrid (RRF)", "dense", "BM25", learned}
+    # MRR: the default fusion is at least as good as either list alone
+    assert by_mode["hybrid (RRF)"][-1] >= max(by_mode["dense"][-1], by_mode["BM25"][-1])
+    assert by_mode[learned][-1] >= by_mode["hybrid (RRF)"][-1] - 1e-9  # learned on this very set
+    assert len(ranks["data"]) == 16 and "automatic" not in said and "by how much" in said
+    share = float(learned.rsplit(" ", 1)[1].rstrip(")"))
+    assert f"dense share of {share:.1f}" in c.predict("sample-zh", api_name="/use_learned_weights")
+    hits = value(c.predict("sample-zh", "哪首诗写夜里看见月光而想念家乡？", "hybrid", api_name="/search"))
+    assert hits["data"][0][3] == "静夜思.txt"
+    assert "by how much" in c.predict("sample-zh", api_name="/automatic_weights")
     with pytest.raises(Exception, match="Row 1: question and document"):
         c.predict("sample-zh", '{"question": "x"}', api_name="/evaluate")
 
@@ -62,8 +70,8 @@ def test_a_reranker_through_the_api(studio, tmp_path):
     scores = [float(s) for s, _ in reranked]
     assert scores == sorted(scores, reverse=True)  # ordered by the reranker
     assert all(1 <= int(was) <= 20 for _, was in reranked)  # rank before reranking
-    scores, ranks = c.predict(base, labelled, api_name="/evaluate")
+    scores, ranks, *_ = c.predict(base, labelled, api_name="/evaluate")
     scores, ranks = value(scores), value(ranks)
-    assert [row[0] for row in scores["data"]] == ["hybrid (RRF)", "dense", "BM25", "hybrid + rerank"]
-    assert ranks["headers"][-1] == "hybrid + rerank" and len(ranks["data"][0]) == 6
+    assert [row[0] for row in scores["data"]][:4] == ["hybrid (RRF)", "dense", "BM25", "hybrid + rerank"]
+    assert ranks["headers"][-2] == "hybrid + rerank" and len(ranks["data"][0]) == 7
     assert "reranked" not in c.predict(base, "", api_name="/set_reranker")

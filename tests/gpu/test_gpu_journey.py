@@ -42,7 +42,6 @@ def test_the_memory_estimate_holds_on_the_gpu(tmp_path):
     same settings is within a factor of 1.5 of the peak PyTorch allocated, either way."""
     import json
     import subprocess
-    import sys
 
     from studio import config
 

@@ -1,4 +1,4 @@
-from studio import chat
+from studio import chat, config, sources
 from studio.knowledge import Hit
 
 
@@ -17,15 +17,15 @@ def test_messages_carry_history_and_numbered_sources():
     assert msgs[1:3] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     assert msgs[3]["content"] == ("Returns within 15 days.\n\nE3 means no water.\n\n"
                                   "Answer from the text above: How long to return?")
-    block = chat.sources_block(hits)
+    block = sources.sources_block(hits)
     assert "[1] policy.md (chunk 2)" in block and "[2] manual.pdf (p.3, chunk 1)" in block
-    zh = chat.sources_block(hits, zh=True)
+    zh = sources.sources_block(hits, zh=True)
     assert "[1] policy.md（第 2 块）" in zh and "[2] manual.pdf（第 3 页，第 1 块）" in zh and "chunk" not in zh
 
 
 def test_without_retrieval_there_are_no_sources():
     msgs = chat.build_messages([], "hi", [])
-    assert msgs[0]["content"] == chat.SYSTEM and chat.sources_block([]) == ""
+    assert msgs[0]["content"] == chat.SYSTEM and sources.sources_block([]) == ""
 
 
 def test_unreachable_server_is_a_clear_error():
@@ -73,7 +73,7 @@ def test_streamed_answers_reach_the_page_less_often_when_many_stream_at_once():
 
 def test_earlier_answers_go_back_without_the_studios_sources_and_warnings():
     hits = [Hit("policy.md", 1, "", 0.9, "Returns within 15 days.")]
-    said = "Within 15 days [1]." + chat.sources_block(hits, 0.99, asked=True)
+    said = "Within 15 days [1]." + sources.sources_block(hits, config.Settings(rag_low_score=0.99), asked=True)
     assert "Sources:" in said and "⚠️" in said
     msgs = chat.build_messages([{"role": "user", "content": "Return?"},
                                 {"role": "assistant", "content": said}], "And opened ones?", None)

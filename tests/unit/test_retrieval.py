@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from studio import chat, kbeval, kbsearch, sparse
+from studio import config, kbeval, kbsearch, sources, sparse
 from studio.knowledge import Hit
 
 
@@ -94,13 +94,14 @@ def test_recall_and_mrr_from_ranks():
 
 
 def test_sources_open_to_their_text_and_weak_matches_are_flagged():
+    s = config.Settings()
     good = [Hit("p.md", 1, "", 0.03, "Returns <within> 15 days.", dense_rank=1, dense_score=0.62)]
-    block = chat.sources_block(good, low=0.3, asked=True)
+    block = sources.sources_block(good, s, asked=True)
     assert "<summary>[1] p.md (chunk 1)" in block and "Returns &lt;within&gt; 15 days." in block
     assert "may not cover" not in block
     weak = [Hit("p.md", 1, "", 0.03, "x", dense_rank=1, dense_score=0.12)]
-    assert "may not cover this (best match 0.12)" in chat.sources_block(weak, low=0.3, asked=True)
-    assert "may not cover this" in chat.sources_block([], low=0.3, asked=True)
+    assert "may not cover this (best match 0.12)" in sources.sources_block(weak, s, asked=True)
+    assert "may not cover this" in sources.sources_block([], s, asked=True)
     bm25 = [Hit("诗.txt", 1, "", 0.5, "床前明月光", dense_rank=1, dense_score=0.1, sparse_rank=1, sparse_score=3.2)]
-    assert "may not cover" not in chat.sources_block(bm25, low=0.3, asked=True)  # words matched
-    assert chat.sources_block([], low=0.3, asked=False) == ""
+    assert "may not cover" not in sources.sources_block(bm25, s, asked=True)  # rare words matched
+    assert sources.sources_block([], s, asked=False) == ""
