@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from studio import chat, words
@@ -17,7 +17,10 @@ class Target:
     model: str
     api_key: str = ""
     messages: list = field(default_factory=list)
-    sources: str = ""  # the cited-sources block to append when the answer is complete
+    # The cited-sources block to append when the answer is complete: text, or a function of the
+    # finished answer (the sentence each citation rests on is marked in its source)
+    sources: Callable[[str], str] | str = ""
+    rag: bool = False  # retrieval was asked for (the lane's title says so)
     hits: list = field(default_factory=list)  # the chunks behind it, to mark what each sentence uses
     zh: bool = False  # the studio's own words under the answer in Chinese
     repetition_penalty: float = 1.0
@@ -60,7 +63,8 @@ def run(targets: list[Target], max_tokens: int = 256, temperature: float = 0.3,
                     lane.first = time.perf_counter() - lane.started
                 lane.chunks += 1
                 lane.text = text
-            lane.text = chat.finish(lane.text, t.hits, t.zh) + t.sources
+            done = chat.finish(lane.text, t.hits, t.zh)
+            lane.text = done + (t.sources(done) if callable(t.sources) else t.sources)
         except chat.ChatError as e:
             lane.error = words.pick(e, t.zh)
         finally:

@@ -2,6 +2,8 @@
 together, with time to first token and tokens/s under each answer."""
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from studio import chat, compare, knowledge, serving, sources
@@ -71,7 +73,8 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
                 label=name, base_url=serving.base_url(job), model=name,
                 api_key=serving.api_key(job) or "", messages=chat.build_messages(
                     [], q, hits, sentences=chat.prompt_sentences(ctx.s, job.spec.get("model"))),
-                sources=sources.sources_block(hits, ctx.s, bool(rag), zh(request)), hits=hits,
+                sources=functools.partial(sources.sources_block, hits, ctx.s, bool(rag), zh(request)),
+                hits=hits, rag=bool(rag),
                 zh=zh(request),
                 repetition_penalty=ctx.s.chat_repetition_penalty))
             slots.append(slot)
@@ -81,7 +84,7 @@ def build(ctx: Ctx, kb_pick: gr.Dropdown) -> dict:
                                  temperature=ctx.s.chat_temperature):
             shown = [""] * LANES
             for slot, t, lane in zip(slots, targets, lanes):
-                shown[slot] = f"**{t.label}**{' + RAG' if t.sources else ''}\n\n{lane.text}\n\n" \
+                shown[slot] = f"**{t.label}**{' + RAG' if t.rag else ''}\n\n{lane.text}\n\n" \
                               f"*{lane.summary(t.zh)}*"
             yield shown
 

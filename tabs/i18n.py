@@ -256,6 +256,7 @@ TEXT = {
     "k_eval_upload": ("Upload a set", "上传评测集"), "k_eval_set": ("Labelled questions", "带标注的问题"),
     "k_eval_run": ("Evaluate", "开始评估"), "k_eval_scores": ("Scores", "得分"),
     "k_learned": ("hybrid, learned weights (dense {share:.1f})", "混合，学得的权重（向量 {share:.1f}）"),
+    "k_learned_short": ("learned {share:.1f}", "学得 {share:.1f}"),
     "k_use_learned": ("Use the learned weights for this base", "为这个知识库使用学得的权重"),
     "k_auto_weights": ("Back to automatic weights", "恢复自动权重"),
     "k_weights_now": ("This base's hybrid search now fuses with a dense share of {share:.1f} (BM25 the rest).",

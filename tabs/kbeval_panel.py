@@ -64,7 +64,8 @@ def build(ctx: Ctx, base: gr.Dropdown) -> None:
                  for m, r in res.items()]
         ranks = [[it.question, it.document, *[r["ranks"][i] or "-" for r in res.values()]]
                  for i, it in enumerate(items)]
-        cols = ["question", "document", *[label[m] for m in res]]
+        short = {**label, "learned": msg(request, "k_learned_short", share=share if share is not None else 0)}
+        cols = ["question", "document", *[short[m] for m in res]]
         widths = ["40%", "22%", *[f"{38 // len(res)}%"] * len(res)]  # a column per search, the reranked one too
         return (charts.table(request, table, ["search", *[f"recall@{k}" for k in KS], "MRR"], visible=True),
                 charts.table(request, ranks, cols, column_widths=widths, visible=True), share,
