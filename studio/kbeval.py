@@ -70,9 +70,10 @@ def evaluate(kb, items: list[Item], base: str | None = None, ks=(1, 3, 5),
         ranks = []
         for i, it in enumerate(items):
             # single lists as deep as hybrid search fuses from, for learning the weights below
-            deep = FUSE_DEPTH if mode in ("dense", "sparse") and not rerank else depth
-            hits = kb.search(it.question, top_k=deep, base=base, mode=mode, rerank=rerank)
-            if deep > depth:
+            single = mode in ("dense", "sparse") and not rerank
+            hits = kb.search(it.question, top_k=max(FUSE_DEPTH, depth) if single else depth, base=base,
+                             mode=mode, rerank=rerank)
+            if single:
                 lists[(mode, i)] = hits
             ranks.append(next((r for r, h in enumerate(hits[:depth], start=1) if relevant(h, it)), None))
         out[key] = _scores(ranks, ks)
@@ -122,7 +123,7 @@ def load_sample(kb, lang: str, embed_model: str | None = None) -> tuple[str, str
     from studio import config
 
     if lang not in SETS:
-        raise KnowledgeError(Said("Sample sets: en or zh.", "示例评测集只有 en 和 zh。"))
+        raise KnowledgeError(Said(f"Sample sets: {', '.join(SETS)}.", f"示例评测集只有 {'、'.join(SETS)}。"))
     folder = config.REPO / "assets" / "eval" / SETS[lang]
     code = lang.split("-")[0]
     name = f"sample-{lang}"

@@ -94,17 +94,18 @@ def cjk_share(text: str) -> float:
 
 def language_warning(docs: list, model: str, langs: set[str]) -> str:
     """A sentence when the embedding model does not read the documents' language."""
-    if not langs or "multilingual" in langs:
+    can = kbfusion.reads(langs)  # (reads Chinese, reads Latin letters); None: the card names none
+    if can is None or all(can):
         return ""
     share = cjk_share(" ".join(d.text for d in docs)[:20000])
-    if share > 0.3 and not langs & {"zh", "chinese", "zh-cn"}:
+    if share > 0.3 and not can[0]:
         return Said(f"{model} was trained on {', '.join(sorted(langs))} text, and this document is mostly "
                     "Chinese: dense search will match it poorly (BM25 still works). Create a knowledge base with "
                     "a model that reads Chinese: builtin:multilingual-e5-small (offline), or e.g. BAAI/bge-small-zh-v1.5.",
                     f"{model} 是用 {', '.join(sorted(langs))} 文本训练的，而这个文档以中文为主：向量检索会匹配得很差"
                     "（BM25 仍然有效）。请用能读中文的向量模型新建一个知识库：builtin:multilingual-e5-small（离线可用），"
                     "或 BAAI/bge-small-zh-v1.5 等。")
-    if share < 0.05 and langs <= {"zh", "chinese", "zh-cn"}:
+    if share < 0.05 and can[0] and not can[1]:
         return Said(f"{model} reads Chinese, and this document is not Chinese: dense search will match it poorly.",
                     f"{model} 读的是中文，而这个文档不是中文：向量检索会匹配得很差。")
     return ""
