@@ -26,6 +26,8 @@ SHARED_MODELS = REPO / "studio_data" / "models"
 
 
 def pytest_collection_modifyitems(config, items):
+    # The image tests last: their build and dry runs start with the session, in the background.
+    items.sort(key=lambda item: item.get_closest_marker("image") is not None)
     try:
         import torch
 
@@ -37,6 +39,21 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
+
+
+def pytest_collection_finish(session):
+    image = [item for item in session.items if item.get_closest_marker("image")]
+    if image and not session.config.option.collectonly:
+        from tests.image import early
+
+        early.start(build=any("image" in item.fixturenames for item in image),
+                    resolve=any(item.path.name == "test_resolution.py" for item in image))
+
+
+def pytest_sessionfinish(session):
+    from tests.image import early
+
+    early.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,20 @@ from pathlib import Path
 from studio import config
 
 BASE = "localhost/studio-base:bookworm"
+# The requirement files of each environment of each image target (test_resolution.py).
+TARGETS = {
+    "cuda": {"torch": ["requirements-torch.txt", "requirements-torch-gpu.txt"],
+             "app": ["requirements.txt", "requirements-ray.txt"],
+             "train": ["requirements-train.txt", "requirements-train-gpu.txt", "requirements-ray-train.txt"],
+             "serve": ["requirements-serve-gpu.txt"]},
+    "cpu": {"app": ["requirements.txt", "requirements-ray.txt"],
+            "train": ["requirements-train.txt"],
+            "serve": ["requirements-serve-cpu.txt"]},
+}
+
+
+BUILDS: list[subprocess.Popen] = []
+NICE: list[str] = []  # ["nice", "-n", "15"] while the build runs beside other tests (early.py)
 
 
 def sh(*cmd, check=True, timeout=600, **kw) -> subprocess.CompletedProcess:
@@ -34,7 +48,7 @@ def base_image(workdir: Path) -> str:
     if sh("podman", "image", "exists", BASE, check=False).returncode == 0:
         return BASE
     root = workdir / "bookworm"
-    sh("debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
+    sh(*NICE, "debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
        "bookworm", root, "http://deb.debian.org/debian", timeout=1200)
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     subprocess.run(["podman", "import", "-", BASE], stdin=tar.stdout, check=True, timeout=600,
@@ -52,7 +66,7 @@ def local_wheels() -> str | None:
 
 
 def build(tag: str, target: str, log: Path) -> None:
-    args = ["podman", "build", "--isolation=chroot", "--network=host", "-f", "Dockerfile",
+    args = [*NICE, "podman", "build", "--isolation=chroot", "--network=host", "-f", "Dockerfile",
             "--build-arg", f"BASE={BASE}", "--build-arg", f"TARGET={target}", "-t", tag]
     wheels = local_wheels() if target == "cpu" else None  # it holds the CPU build of torch
     if wheels:
@@ -62,9 +76,50 @@ def build(tag: str, target: str, log: Path) -> None:
     if ca and Path(ca).is_file():  # this network's TLS proxy signs with its own CA
         args += ["-v", f"{ca}:/run/host-ca.crt:ro", "--build-arg", "CA_BUNDLE=/run/host-ca.crt"]
     with open(log, "w") as out:
-        rc = subprocess.run(args + ["."], cwd=config.REPO, stdout=out, stderr=subprocess.STDOUT,
-                            timeout=3600).returncode
+        proc = subprocess.Popen(args + ["."], cwd=config.REPO, stdout=out, stderr=subprocess.STDOUT)
+        BUILDS.append(proc)  # what early.stop() ends if the session ends first
+        try:
+            rc = proc.wait(3600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            BUILDS.remove(proc)
     assert rc == 0, f"podman build failed: see {log}\n" + log.read_text()[-3000:]
+
+
+def empty_venv(v: Path) -> Path:
+    """An environment whose only package is the torch .venvs/torch holds, as setup gives every
+    environment (no pip of its own: the caller's pip resolves for it)."""
+    import sys
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(v)], check=True)
+    torch_site = next((config.REPO / ".venvs" / "torch" / "lib").glob("python3*/site-packages"))
+    site = next((v / "lib").glob("python3*/site-packages"))
+    (site / "_studio_torch.pth").write_text(f"{torch_site}\n")
+    return v
+
+
+def pip_resolve(venv: Path, files: list[str], ignore_installed: bool, out: Path,
+                constraints: Path | None = None) -> dict[str, str]:
+    """name -> version an isolated pip dry run would install into venv for these requirement
+    files, from the public registry alone (this machine's wheel folder and pip settings unused)."""
+    import sys
+
+    cmd = [*NICE, sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "--isolated",
+           "install", "--dry-run", "--quiet", "--report", str(out)]
+    if constraints:
+        cmd += ["-c", str(constraints)]
+    if os.environ.get("PIP_CERT"):
+        cmd += ["--cert", os.environ["PIP_CERT"]]
+    if ignore_installed:
+        cmd.append("--ignore-installed")
+    for f in files:
+        cmd += ["-r", str(config.REPO / f)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=config.REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
+            for i in report["install"]}
 
 
 def image_config(tag: str) -> dict:

@@ -10,26 +10,22 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.image import rootfs
+from tests.image import early, rootfs
 
 pytestmark = [pytest.mark.image, pytest.mark.integration]
-TAG = "localhost/studio:cpu-test"
+TAG = early.TAG
 PASSWORD = "tea-garden-42"
 GB = 10**9
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory):
+def image():
     # Not a skip: CI runs as root, and an image test that quietly did nothing would pass there.
     assert os.getuid() == 0, ("building and entering an image needs root (podman build, mount, "
                               "chroot); without it, run the other tests with -m 'not image'")
     missing = rootfs.missing_tools()
     assert not missing, f"{missing} missing: scripts/setup.sh --test installs them"
-    work = tmp_path_factory.mktemp("image")
-    rootfs.leftovers(TAG)
-    rootfs.base_image(work)
-    log = work / "build.log"
-    rootfs.build(TAG, "cpu", log)
+    log = early.built_log()  # started with the session (tests/image/early.py), or built now
     return rootfs.image_config(TAG), log.read_text()
 
 

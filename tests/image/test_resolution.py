@@ -2,27 +2,16 @@
 (isolated pip dry runs: this machine's wheel folder and pip settings are not used), so that the
 CUDA image is checked here too although no GPU build can run: one torch and one set of CUDA
 libraries shared by every environment, the pins expected, and no CUDA wheel for the CPU target."""
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from studio import config
+from tests.image import early, rootfs
 
 pytestmark = [pytest.mark.image, pytest.mark.integration]
 REPO = config.REPO
-TARGETS = {
-    "cuda": {"torch": ["requirements-torch.txt", "requirements-torch-gpu.txt"],
-             "app": ["requirements.txt", "requirements-ray.txt"],
-             "train": ["requirements-train.txt", "requirements-train-gpu.txt", "requirements-ray-train.txt"],
-             "serve": ["requirements-serve-gpu.txt"]},
-    "cpu": {"app": ["requirements.txt", "requirements-ray.txt"],
-            "train": ["requirements-train.txt"],
-            "serve": ["requirements-serve-cpu.txt"]},
-}
+TARGETS = rootfs.TARGETS
 # What setup removes from the CPU environments: CUDA builds no text model needs (scripts/setup.sh).
 CPU_DROPPED = {"torchvision", "torchaudio", "torchcodec", "triton"}
 
@@ -33,34 +22,15 @@ def cuda_bound(name: str) -> bool:
 
 def resolve(venv: Path, files: list[str], ignore_installed: bool, out: Path,
             constraints: Path | None = None) -> dict[str, str]:
-    """name -> version pip would install into venv's interpreter for these requirement files."""
-    cmd = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "--isolated",
-           "install", "--dry-run", "--quiet", "--report", str(out)]
-    if constraints:
-        cmd += ["-c", str(constraints)]
-    if os.environ.get("PIP_CERT"):
-        cmd += ["--cert", os.environ["PIP_CERT"]]
-    if ignore_installed:
-        cmd.append("--ignore-installed")
-    for f in files:
-        cmd += ["-r", str(REPO / f)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=REPO)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
-    return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
-            for i in report["install"]}
+    """name -> version pip would install into venv's interpreter for these requirement files
+    (the dry run started with the session when there was one: tests/image/early.py)."""
+    found = early.resolved(files, ignore_installed) if constraints is None else None
+    return found if found is not None else rootfs.pip_resolve(venv, files, ignore_installed, out, constraints)
 
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """An empty environment whose only package is the torch .venvs/torch holds, as setup gives
-    every environment (no pip of its own: the test's pip resolves for it)."""
-    v = tmp_path_factory.mktemp("resolve") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(v)], check=True)
-    torch_site = next((REPO / ".venvs" / "torch" / "lib").glob("python3*/site-packages"))
-    site = next((v / "lib").glob("python3*/site-packages"))
-    (site / "_studio_torch.pth").write_text(f"{torch_site}\n")
-    return v
+    return rootfs.empty_venv(tmp_path_factory.mktemp("resolve") / "venv")
 
 
 def test_cuda_target_one_torch_and_one_set_of_cuda_libraries_for_every_environment(venv, tmp_path):
