@@ -62,7 +62,10 @@ RUN env ${CA_BUNDLE:+PIP_CERT=$CA_BUNDLE} \
  && rm -rf /tmp/gguf /tmp/build
 
 COPY . .
-RUN /opt/venvs/app/bin/python -m compileall -q studio tabs app.py \
+# setup again, now that the source is here: every environment is current, so all it does is ask
+# the training and serving environments which models they can handle (studio/models/envprobe.py).
+RUN bash scripts/setup.sh --only train,serve --no-model \
+ && /opt/venvs/app/bin/python -m compileall -q studio tabs app.py \
  && echo "installed sizes (a file shared by several environments counts once):" \
  && du -sch /opt/venvs/torch /opt/venvs/app /opt/venvs/train /opt/venvs/serve /opt/studio/models
 

@@ -169,6 +169,25 @@ for pair in "${ray_pairs[@]}"; do
   fi
 done
 
+# What the training and serving environments can really handle (templates, architectures, LoRA
+# in vLLM), asked of their own libraries, so that the Models tab names a model they cannot take
+# before a run fails. Asked again when the environment, the probe or the shipped configs change.
+for name in train serve; do
+  wanted "$name" && [ -x "$VENVS/$name/bin/python" ] || continue
+  probe_stamp=$(cat "$VENVS/$name/.studio-stamp" "$ROOT/studio/models/envprobe.py" "$ROOT"/assets/configs/*.json | sha256sum | cut -c1-16)
+  if [ "$(cat "$VENVS/$name/.studio-support-stamp" 2>/dev/null)" != "$probe_stamp" ]; then
+    log "asking the $name environment which models it can handle"
+    if "$VENVS/$name/bin/python" -I "$ROOT/studio/models/envprobe.py" "$name" "$ROOT/assets/configs" \
+         > "$VENVS/$name/.studio-support.json.tmp" 2>/dev/null; then
+      mv "$VENVS/$name/.studio-support.json.tmp" "$VENVS/$name/.studio-support.json"
+      echo "$probe_stamp" > "$VENVS/$name/.studio-support-stamp"
+    else  # the studio then says "not checked" rather than guess
+      rm -f "$VENVS/$name/.studio-support.json.tmp"
+      echo "could not ask the $name environment; the Models tab will say so" >&2
+    fi
+  fi
+done
+
 # Test tools go on top of the app environment, with a stamp of their own, so that switching
 # between the README's two commands does not rebuild the app.
 if [ $WITH_TESTS = 1 ] && wanted app; then

@@ -67,8 +67,9 @@ def _counts_cached(cfg_json: str) -> Counts:
             if not any(f in name for f in forbidden):
                 linear.setdefault(name.split(".")[-1], []).append((mod.in_features, mod.out_features))
                 quantizable += mod.in_features * mod.out_features
-    n_exp = cfg.get("n_routed_experts") or cfg.get("num_local_experts") or cfg.get("num_experts")
-    k = cfg.get("num_experts_per_tok") or 0
+    t = text_config(cfg)
+    n_exp = t.get("n_routed_experts") or t.get("num_local_experts") or t.get("num_experts")
+    k = t.get("num_experts_per_tok") or 0
     active = total - experts + (experts * k // n_exp if n_exp else 0)
     return Counts(total=total, active=active, linear=linear, quantizable=quantizable)
 
@@ -96,7 +97,19 @@ def lora_params(c: Counts, rank: int, targets: str) -> int:
 
 
 def text_config(cfg: dict) -> dict:
-    return cfg.get("text_config", cfg)
+    """The language model's settings, with transformers' defaults for what config.json leaves out
+    (Gemma 3's published config names almost nothing of its text side)."""
+    return _text_config(json.dumps(cfg, sort_keys=True))
+
+
+@lru_cache(maxsize=64)
+def _text_config(cfg_json: str) -> dict:
+    cfg = json.loads(cfg_json)
+    try:
+        full = _config(cfg).get_text_config().to_dict()
+    except Exception:  # a model type this transformers does not know: what the file says
+        full = {}
+    return {**full, **cfg.get("text_config", cfg)}
 
 
 def head_dims(cfg: dict) -> tuple[int, int, int, int]:
@@ -119,18 +132,36 @@ def kv_bytes_per_token(cfg: dict, dtype_bytes: int = 2) -> tuple[int, int]:
     return 2 * layers * kv * hd * dtype_bytes, full
 
 
+QK_NORM = ("qwen3", "qwen3_moe", "gemma3_text", "gemma3")  # RMSNorm on each head's q and k
+SANDWICH_NORM = ("gemma2", "gemma3_text", "gemma3")  # norms before and after attention and MLP
+
+
 def _layer_activation(cfg: dict, bytes_per: int) -> int:
     """Bytes autograd keeps per token in one decoder layer (flash/SDPA attention: no s^2 term)."""
     t = text_config(cfg)
     h = t["hidden_size"]
     heads, kv, hd, _ = head_dims(cfg)
-    inter = t.get("moe_intermediate_size") if t.get("n_routed_experts") else t.get("intermediate_size")
-    inter = (inter or 4 * h) * max(1, t.get("num_experts_per_tok") or 1)
+    moe = t.get("n_routed_experts") or t.get("num_experts") or t.get("num_local_experts")
+    k = max(1, t.get("num_experts_per_tok") or 1) if moe else 1
+    # DeepSeek and Qwen3-MoE name an expert's width apart; Mixtral's experts are intermediate_size wide
+    inter = ((t.get("moe_intermediate_size") if moe else None) or t.get("intermediate_size") or 4 * h) * k
     # attention: norm in/out, q, k, v, attention output; MLP: norm in/out, gate, up, act, product;
     # plus the fp32 upcast inside each RMSNorm (2 norms x h x 4 bytes)
     attn = 2 * h + heads * hd + 2 * kv * hd + heads * hd
+    if t.get("kv_lora_rank"):  # DeepSeek's MLA: q, the compressed kv and its norm, kv expanded per head
+        nope, rope, v = t.get("qk_nope_head_dim", 0), t.get("qk_rope_head_dim", 0), t.get("v_head_dim", hd)
+        lat, ql = t["kv_lora_rank"], t.get("q_lora_rank") or 0
+        attn = (2 * h + 3 * ql + heads * (nope + rope) + lat + rope + 2 * lat + heads * (nope + v)
+                + heads * (nope + rope) + heads * v + heads * rope + rope + heads * v)
     mlp = 2 * h + 4 * inter
-    return (attn + mlp) * bytes_per + 2 * h * 4
+    norms = 2 * h * 4  # the fp32 upcast inside each of the two RMSNorms
+    if t.get("model_type") in QK_NORM:  # q and k normalised per head: their inputs and outputs kept
+        attn += 2 * (heads + kv) * hd
+    if t.get("model_type") in SANDWICH_NORM:  # two more norms, around the attention and the MLP
+        mlp, norms = mlp + 2 * h, 2 * norms
+    if moe:  # each token's hidden state copied to its k experts, and their outputs gathered back
+        mlp += 2 * k * h + 4 * (t.get("n_shared_experts") or 0) * (t.get("moe_intermediate_size") or 0)
+    return (attn + mlp) * bytes_per + norms
 
 
 def estimate(cfg: dict, method: str = "lora", rank: int = 8, targets: str = "all",

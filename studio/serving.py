@@ -17,6 +17,7 @@ from pathlib import Path
 from studio import config, estimate, launchplan, models, training
 from studio.core import runtime
 from studio.jobs import Job, JobStore
+from studio.models import support
 from studio.rayjobs import FREE_PORT, ON_NODE
 from studio.words import Said
 
@@ -161,7 +162,9 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
                               "当前安装无法在本机部署：页面顶部的提示说明了原因和解决办法。"))
     check_options(s, opts)
     model_dir = Path(model_dir or models.active_model(s, user))
-    models.read_config(model_dir)
+    refused = support.refuse_serving(s, models.read_config(model_dir), adapters=True)  # LoRA is always on
+    if refused:
+        raise ServeError(refused)
     available = training.adapters(store, base=model_dir)
     if adapter_names is not None:
         known = {a["name"] for a in available}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import config, datasets, models
+from studio.models import support
 from studio.words import Said, zh
 
 SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
@@ -128,6 +129,10 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
     if form.dataset not in datasets.list_names(s):
         raise TrainError(Said(f"There is no dataset named '{form.dataset}'.",
                               f"没有名为 '{form.dataset}' 的数据集。"))
+    template = models.template_for(model_dir)
+    refused = support.refuse_training(s, model_cfg, template)
+    if refused:
+        raise TrainError(refused)
     cfg = {
         "model_name_or_path": str(model_dir),
         "trust_remote_code": False,
@@ -136,7 +141,7 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         "finetuning_type": form.method,
         "dataset": form.dataset,
         "dataset_dir": str(ds_dir),
-        "template": models.template_for(model_dir),
+        "template": template,
         "cutoff_len": int(form.cutoff_len),
         "overwrite_cache": True,
         "preprocessing_num_workers": 1,

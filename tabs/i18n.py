@@ -11,6 +11,7 @@ import gradio as gr
 
 from studio import words
 from tabs.i18n_extra import MORE, NOTICES
+from tabs.i18n_tune import TUNE
 
 # key: (English, 简体中文)
 TEXT = {
@@ -319,6 +320,7 @@ TEXT = {
 
 TEXT.update(NOTICES)
 TEXT.update(MORE)
+TEXT.update(TUNE)
 
 STATUS = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败",
           "cancelled": "已取消", "lost": "已丢失", "starting": "启动中", "ready": "就绪"}

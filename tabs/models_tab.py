@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import estimate, models
+from studio.models import support
 from tabs.context import KEEP, Ctx, Problem, user
 from tabs.i18n import L, msg, said, zh
 
@@ -33,7 +34,24 @@ def _mib(n: float) -> str:
     return f"{n / estimate.GIB:.2f} GiB" if n >= estimate.GIB / 10 else f"{n / 2**20:.1f} MiB"
 
 
-def facts_markdown(f: dict, header: str, request: gr.Request | None = None) -> str:
+def support_rows(v: support.Verdict, request: gr.Request | None) -> list[str]:
+    """The table's rows that say whether this installation can train and serve the model."""
+    def said_of(ok, yes_key, why):
+        if ok is None:
+            return msg(request, "v_unchecked", why=said(request, why))
+        return msg(request, yes_key) if ok else msg(request, "v_no", why=said(request, why))
+
+    serve_yes = "v_yes_lora" if v.lora else "v_yes"
+    serving = said_of(v.serve, serve_yes, v.serve_why)
+    if v.serve and v.lora is False:  # served, but adapters are refused: say why
+        serving += " · " + said(request, v.serve_why)
+    return [f"| {msg(request, 'f_train_here')} | {said_of(v.train, 'v_yes', v.train_why)} | "
+            f"{msg(request, 'w_train_here')} |",
+            f"| {msg(request, 'f_serve_here')} | {serving} | {msg(request, 'w_serve_here')} |"]
+
+
+def facts_markdown(f: dict, header: str, request: gr.Request | None = None,
+                   verdict: support.Verdict | None = None, note=None) -> str:
     cn = zh(request)
     lines = [header, "", f"| {msg(request, 'm_fact')} | {msg(request, 'm_value')} | |", "|---|---|---|"]
     for key, en, zh_label, why_en, why_zh in FACT_ROWS:
@@ -51,6 +69,10 @@ def facts_markdown(f: dict, header: str, request: gr.Request | None = None) -> s
         if val is None:
             continue
         lines.append(f"| {zh_label if cn else en} | {val} | {why_zh if cn else why_en} |")
+    if verdict is not None:
+        lines += support_rows(verdict, request)
+    if note:
+        lines.append("\n" + msg(request, "m_note", note=said(request, note)))
     if not f["parameters_exact"]:
         lines.append("\n\\* " + msg(request, "m_from_config"))
     return "\n".join(lines)
@@ -60,9 +82,12 @@ def active_facts(ctx: Ctx, request: gr.Request | None = None) -> str:
     path = models.active_model(ctx.s, user(request))
     try:
         f = models.facts(path)
+        v = support.verdict(ctx.s, models.read_config(path), f["template"])
     except models.ModelError as e:
         return msg(request, "m_error", e=said(request, e))
-    return facts_markdown(f, msg(request, "m_active", name=f["name"]) + f"\n\n`{path}`", request)
+    entry = models.entry(path.name)
+    return facts_markdown(f, msg(request, "m_active", name=f["name"]) + f"\n\n`{path}`", request, v,
+                          entry.note if entry else None)
 
 
 def estimate_markdown(cfg: dict, method, rank, targets, batch, seq, ckpt, gpu_gib,
@@ -126,14 +151,16 @@ def build(ctx: Ctx) -> dict:
             active_facts(ctx, request)
 
     def catalog_facts(repo_id, request: gr.Request):
-        entry = next((e for e in models.CATALOG if e.repo_id == repo_id), None)
+        entry = models.entry(repo_id)
         try:
-            f = models.facts(cfg=models.catalog_config(repo_id), name=repo_id)
+            cfg = models.catalog_config(repo_id)
+            f = models.facts(cfg=cfg, name=repo_id)
         except models.ModelError as e:
             raise Problem(said(request, e))
         if entry:
             f["template"] = entry.template
-        return facts_markdown(f, f"**{repo_id}** · {msg(request, 'm_not_downloaded')}", request)
+        return facts_markdown(f, f"**{repo_id}** · {msg(request, 'm_not_downloaded')}", request,
+                              support.verdict(ctx.s, cfg, f["template"]), entry.note if entry else None)
 
     def fetch(repo_id, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
         progress(0, desc=repo_id)  # huggingface_hub's own progress bars drive it from here on

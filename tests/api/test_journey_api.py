@@ -53,6 +53,12 @@ def test_every_tab_through_the_api_with_a_restart_mid_training(studio, models_di
         c.predict("/nonexistent", api_name="/use_model_folder")
     facts = c.predict("deepseek-ai/DeepSeek-V2-Lite-Chat", api_name="/catalog_facts")
     assert "15.71B" in facts and "64 (6 / token)" in facts
+    assert "| Trains here | yes |" in facts and "| Serves here | yes, with LoRA adapters |" in facts
+    facts = c.predict("Qwen/Qwen3-30B-A3B", api_name="/catalog_facts")
+    assert "30.53B" in facts and "128 (8 / token)" in facts and "qwen3_nothink" in facts
+    if not config.load().gpu:  # the CPU environments lack what its vision tower's processor imports
+        facts = c.predict("google/gemma-3-4b-it", api_name="/catalog_facts")
+        assert "| Serves here | no: vLLM" in facts and "torchvision" in facts
     est = c.predict("catalog", "meta-llama/Llama-3.1-8B-Instruct", "lora", 8, "all", 1, 1024, True,
                     16, api_name="/estimate_memory")
     assert "trainable params: 20,971,520" in est and "Does not fit" in est

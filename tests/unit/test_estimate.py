@@ -74,15 +74,24 @@ def test_memory_grows_as_expected_between_methods():
     assert full > 8 * ckpt
 
 
-@pytest.mark.parametrize("name", ["SmolLM2-360M-Instruct", "Qwen2.5-0.5B-Instruct"])
-def test_activation_term_matches_what_autograd_saves(name):
+@pytest.mark.parametrize("name,over", [
+    ("SmolLM2-360M-Instruct", {}), ("Qwen2.5-0.5B-Instruct", {}),
+    ("gemma-3-270m-it", {}),  # q/k norms, and norms before and after attention and MLP
+    # Per-token activations do not depend on how many experts there are (each token meets k of
+    # them) nor on the vocabulary: fewer of both keep these copies small enough to run here.
+    ("Qwen3-30B-A3B", {"num_experts": 16, "vocab_size": 1024}),  # q/k norms and routed experts
+    ("DeepSeek-V2-Lite-Chat", {"n_routed_experts": 8, "vocab_size": 1024, "first_k_dense_replace": 0}),  # MLA
+])
+def test_activation_term_matches_what_autograd_saves(name, over):
     """Per-layer activations: the estimate against the bytes autograd saves for backward, measured
     as the slope between a 2-layer and a 3-layer copy of the model (fp32, CPU, SDPA attention)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     def saved_bytes(layers):
-        c = {**cfg(name), "num_hidden_layers": layers}
+        c = {**cfg(name), **over, "num_hidden_layers": layers}
+        if "layer_types" in c:
+            c["layer_types"] = c["layer_types"][:layers]
         model = AutoModelForCausalLM.from_config(estimate._config(dict(c)),
                                                  attn_implementation="sdpa", dtype=torch.float32)
         seen = {}
@@ -91,12 +100,12 @@ def test_activation_term_matches_what_autograd_saves(name):
             seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
             return t
 
-        ids = torch.randint(0, c["vocab_size"], (1, 128))
+        ids = torch.randint(0, estimate.text_config(c)["vocab_size"], (1, 128))
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             model(input_ids=ids, labels=ids)
         weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
         return sum(n for ptr, n in seen.items() if ptr not in weights)
 
     measured = saved_bytes(3) - saved_bytes(2)
-    predicted = estimate._layer_activation(cfg(name), 4) * 128
+    predicted = estimate._layer_activation({**cfg(name), **over}, 4) * 128
     assert abs(predicted - measured) / measured < 0.05

@@ -6,36 +6,13 @@ import os
 import re
 import struct
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from studio import config, defaults, estimate
 from studio.core import runtime
+from studio.models import catalog
+from studio.models.catalog import CATALOG, CONFIGS, CatalogEntry, catalog_config, entry  # noqa: F401
 from studio.words import Said
-
-CONFIGS = config.REPO / "assets" / "configs"  # config.json of catalog models, for offline facts
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    repo_id: str
-    family: str
-    size: str
-    template: str  # LLaMA-Factory's template name for this family
-
-
-# The primer's families. Templates are LLaMA-Factory's names; a wrong one makes a tuned model babble.
-CATALOG = [
-    CatalogEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2", "135M", "smollm2"),
-    CatalogEntry("HuggingFaceTB/SmolLM2-360M-Instruct", "SmolLM2", "360M", "smollm2"),
-    CatalogEntry("Qwen/Qwen2.5-0.5B-Instruct", "Qwen2.5", "0.5B", "qwen"),
-    CatalogEntry("Qwen/Qwen2.5-1.5B-Instruct", "Qwen2.5", "1.5B", "qwen"),
-    CatalogEntry("Qwen/Qwen2.5-7B-Instruct", "Qwen2.5", "7B", "qwen"),
-    CatalogEntry("deepseek-ai/DeepSeek-V2-Lite-Chat", "DeepSeek", "16B MoE (2.4B active)", "deepseek"),
-    CatalogEntry("meta-llama/Llama-3.2-1B-Instruct", "Llama 3.x", "1B", "llama3"),
-    CatalogEntry("meta-llama/Llama-3.1-8B-Instruct", "Llama 3.x", "8B", "llama3"),
-    CatalogEntry("THUDM/glm-4-9b-chat-hf", "GLM-4", "9B", "glm4"),
-]
 
 
 class ModelError(ValueError):
@@ -43,17 +20,9 @@ class ModelError(ValueError):
 
 
 def template_for(path: Path) -> str:
-    """LLaMA-Factory template for a model folder: catalog family by name, else from model_type."""
-    name = Path(path).name.lower()
-    for e in CATALOG:
-        if e.repo_id.split("/")[1].lower() == name:
-            return e.template
-    return _template_by_type(read_config(path))
-
-
-def _template_by_type(cfg: dict) -> str:
-    return {"qwen2": "qwen", "llama": "llama3", "deepseek_v2": "deepseek", "glm4": "glm4",
-            "glm": "glm4", "chatglm": "glm4"}.get(cfg.get("model_type", ""), "default")
+    """LLaMA-Factory template for a model folder: its catalog entry by name, else from model_type."""
+    found = catalog.entry(Path(path).name)
+    return found.template if found else catalog.template_by_type(read_config(path))
 
 
 def read_config(path: Path) -> dict:
@@ -99,15 +68,6 @@ def _formula_params(c: dict) -> int:
     return vocab * h + layers * per_layer + h + head
 
 
-def catalog_config(repo_id: str) -> dict:
-    """The shipped config.json of a catalog model, so its facts show before any download."""
-    f = CONFIGS / f"{repo_id.split('/')[-1]}.json"
-    if not f.exists():
-        raise ModelError(Said(f"No shipped config for {repo_id}: download it, then read its facts.",
-                              f"工作台没有附带 {repo_id} 的配置：请先下载，再查看它的参数。"))
-    return json.loads(f.read_text())
-
-
 def exact_params(path: Path) -> int | None:
     """A model folder's parameter count from its safetensors headers (no weights read)."""
     return _safetensors_params(Path(path))
@@ -118,7 +78,7 @@ def facts(path: Path | None = None, cfg: dict | None = None, name: str | None = 
     if cfg is None:
         cfg = read_config(path)
         name = Path(path).name
-    text = cfg.get("text_config", cfg)  # multimodal configs nest the language model
+    text = estimate.text_config(cfg)  # multimodal configs nest the language model
     exact = _safetensors_params(Path(path)) if path is not None else None
     heads = text.get("num_attention_heads")
     kv = text.get("num_key_value_heads") or heads
@@ -147,7 +107,7 @@ def facts(path: Path | None = None, cfg: dict | None = None, name: str | None = 
         "experts": text.get("n_routed_experts") or text.get("num_local_experts")
         or text.get("num_experts"),
         "experts_per_token": text.get("num_experts_per_tok"),
-        "template": template_for(path) if path is not None else _template_by_type(cfg),
+        "template": template_for(path) if path is not None else catalog.template_by_type(cfg),
     }
 
 
