@@ -21,6 +21,8 @@ from studio.words import Said, join, zh
 
 SAMPLE = config.REPO / "assets" / "sample_dataset.json"
 SAMPLE_NAME = "support_sample"
+PREFERENCE_NAME = "support_preference"  # pairs for DPO, ORPO and KTO, on the same support topics
+SAMPLES = {SAMPLE_NAME: SAMPLE, PREFERENCE_NAME: config.REPO / "assets" / "sample_preference.json"}
 FIELDS = formats.ALPACA
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 
@@ -31,8 +33,10 @@ class DatasetError(ValueError):
 
 def folder(s: config.Settings) -> Path:
     d = s.path("datasets")
-    if not (d / f"{SAMPLE_NAME}.json").exists():
-        shutil.copyfile(SAMPLE, d / f"{SAMPLE_NAME}.json")
+    missing = [n for n in SAMPLES if not (d / f"{n}.json").exists()]
+    for name in missing:
+        shutil.copyfile(SAMPLES[name], d / f"{name}.json")
+    if missing:
         _register(d)
     return d
 

@@ -217,7 +217,8 @@ def per_gpu(est: dict, gpus: int = 1, zero: str = "") -> dict:
     also splits the weights. Activations and logits stay per GPU."""
     if gpus <= 1:
         return {**est, "gpus": 1}
-    split = {"2": ("gradients", "optimizer"), "3": ("weights", "adapters", "gradients", "optimizer")}.get(zero, ())
+    split = {"2": ("gradients", "optimizer"),
+             "3": ("weights", "reference", "adapters", "gradients", "optimizer")}.get(zero, ())
     parts = {k: (-(-v // gpus) if k in split else v) for k, v in est["parts"].items()}
     return {**est, "parts": parts, "total": sum(parts.values()), "gpus": gpus}
 

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from studio.words import Said, zh
 
-FORMATS = ("alpaca", "sharegpt", "openai")
+FORMATS = ("alpaca", "sharegpt", "openai", "preference")
 ALPACA = ("instruction", "input", "output")
+# A question with a better and a worse answer: what DPO, ORPO and KTO learn from
+PREFERENCE = ("instruction", "input", "chosen", "rejected")
+FLAT = {"alpaca": ALPACA, "preference": PREFERENCE}  # one editor row per example
 CHAT_COLUMNS = ("conversation", "role", "content")
 # ShareGPT's role names -> ours (and back)
 SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
@@ -30,6 +33,9 @@ INFO = {
     "openai": {"formatting": "sharegpt", "columns": {"messages": "messages"},
                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                         "assistant_tag": "assistant", "system_tag": "system"}},
+    "preference": {"formatting": "alpaca", "ranking": True,
+                   "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
+                               "rejected": "rejected"}},
 }
 
 
@@ -38,7 +44,7 @@ class FormatError(ValueError):
 
 
 def headers(fmt: str) -> list[str]:
-    return list(ALPACA if fmt == "alpaca" else CHAT_COLUMNS)
+    return list(FLAT.get(fmt, CHAT_COLUMNS))
 
 
 def detect(records: list) -> str:
@@ -46,6 +52,8 @@ def detect(records: list) -> str:
         raise FormatError(Said("Expected a list of JSON objects (one per example).",
                                "应为 JSON 对象的列表（每个对象是一条样本）。"))
     keys = set(records[0])
+    if "chosen" in keys and "rejected" in keys:
+        return "preference"
     if "conversations" in keys:
         return "sharegpt"
     if "messages" in keys:
@@ -53,9 +61,11 @@ def detect(records: list) -> str:
     if "instruction" in keys or "output" in keys:
         return "alpaca"
     raise FormatError(Said(f"Unknown format: the first example has the fields {sorted(keys)}; expected "
-                           "instruction/input/output (Alpaca), conversations (ShareGPT) or messages (OpenAI).",
+                           "instruction/input/output (Alpaca), conversations (ShareGPT), messages (OpenAI) "
+                           "or instruction/input/chosen/rejected (preference pairs).",
                            f"无法识别的格式：第一条样本的字段是 {sorted(keys)}；应为 instruction/input/output"
-                           "（Alpaca）、conversations（ShareGPT）或 messages（OpenAI）。"))
+                           "（Alpaca）、conversations（ShareGPT）、messages（OpenAI）或 instruction/input/"
+                           "chosen/rejected（偏好对）。"))
 
 
 def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) -> tuple[str, list[dict]]:
@@ -102,6 +112,8 @@ def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) ->
         raise FormatError(Said(f"{path.name} is not valid JSON (line {e.lineno}): {e.msg}",
                                f"{path.name} 不是有效的 JSON（第 {e.lineno} 行）：{e.msg}")) from e
     fmt = detect(records)
+    if fmt == "preference":
+        records = flat_pairs(records, path.name)
     odd = [i for i, r in enumerate(records, start=1) if not isinstance(r, dict)]
     if odd:
         kind, more = type(records[odd[0] - 1]).__name__, len(odd) - 1
@@ -116,23 +128,25 @@ def read(path: Path, mapping: dict | None = None, max_mib: int | None = None) ->
 def _read_csv(text: str, mapping: dict) -> tuple[str, list[dict]]:
     reader = csv.DictReader(io.StringIO(text))
     cols = reader.fieldnames or []
-    want = {k: mapping.get(k) or k for k in (*ALPACA, *CHAT_COLUMNS)}
-    if all(want[k] in cols for k in ("instruction", "output")):
+    want = {k: mapping.get(k) or k for k in (*PREFERENCE, "output", *CHAT_COLUMNS)}
+    if all(want[k] in cols for k in ("instruction", "chosen", "rejected")):
+        fmt, keys = "preference", PREFERENCE
+    elif all(want[k] in cols for k in ("instruction", "output")):
         fmt, keys = "alpaca", ALPACA
     elif all(want[k] in cols for k in CHAT_COLUMNS):
         fmt, keys = "openai", CHAT_COLUMNS
     else:
-        raise FormatError(Said(f"Map the CSV columns {cols} onto instruction/input/output, or onto "
-                               "conversation/role/content.",
-                               f"请把 CSV 的列 {cols} 对应到 instruction/input/output，"
-                               "或对应到 conversation/role/content。"))
+        raise FormatError(Said(f"Map the CSV columns {cols} onto instruction/input/output, onto "
+                               "instruction/input/chosen/rejected, or onto conversation/role/content.",
+                               f"请把 CSV 的列 {cols} 对应到 instruction/input/output、"
+                               "instruction/input/chosen/rejected，或对应到 conversation/role/content。"))
     rows = [[r.get(want[k]) or "" for k in keys] for r in reader]
     return fmt, from_table(fmt, rows)
 
 
 def to_table(fmt: str, records: list[dict]) -> list[list[str]]:
-    if fmt == "alpaca":
-        return [[str(r.get(k) or "") for k in ALPACA] for r in records]
+    if fmt in FLAT:
+        return [[str(r.get(k) or "") for k in FLAT[fmt]] for r in records]
     rows = []
     for n, rec in enumerate(records, start=1):
         for m in _messages(fmt, rec):
@@ -154,10 +168,11 @@ def _messages(fmt: str, rec: dict) -> list[dict]:
 
 def from_table(fmt: str, rows: list[list]) -> list[dict]:
     """The editor's rows back to records; blank editor lines are dropped."""
-    rows = [["" if v is None else str(v) for v in list(r) + [""] * 3][:3] for r in rows]
+    width = len(headers(fmt))
+    rows = [["" if v is None else str(v) for v in list(r) + [""] * width][:width] for r in rows]
     rows = [r for r in rows if any(v.strip() for v in r)]
-    if fmt == "alpaca":
-        return [dict(zip(ALPACA, r)) for r in rows]
+    if fmt in FLAT:
+        return [dict(zip(FLAT[fmt], r)) for r in rows]
     convs: dict[str, list] = {}
     for conv, role, content in rows:
         convs.setdefault(conv.strip() or "?", []).append({"role": role.strip(), "content": content})
@@ -182,6 +197,17 @@ def convert(fmt: str, records: list[dict], to: str) -> list[dict]:
                                f"未知格式 {to}；请从 {'、'.join(FORMATS)} 中选择。"))
     if fmt == to:
         return records
+    if to == "preference":
+        raise FormatError(Said("Preference pairs need a worse answer beside each good one: add a "
+                               "'rejected' answer to every row (import a file with chosen and rejected "
+                               "fields, or make a new preference dataset).",
+                               "偏好对需要在每个好回答旁边给出一个较差的回答：请为每一行补上 'rejected' 回答"
+                               "（导入带有 chosen 和 rejected 字段的文件，或新建一个偏好数据集）。"))
+    if fmt == "preference":  # the chosen answers, for a supervised warm-up before DPO
+        fmt, records = "alpaca", [{"instruction": r.get("instruction", ""), "input": r.get("input", ""),
+                                   "output": r.get("chosen", "")} for r in records]
+        if to == "alpaca":
+            return records
     if fmt == "alpaca":
         chats = [[{"role": "user", "content": "\n".join(x for x in (r.get("instruction"), r.get("input")) if x)},
                   {"role": "assistant", "content": r.get("output", "")}] for r in records]
@@ -205,8 +231,8 @@ def check(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
     """(table row, problem) for everything that would train badly or not at all; row 0: whole set."""
     if not records:
         return [(0, Said("the dataset has no rows", "数据集中没有任何行"))]
-    if fmt == "alpaca":
-        return _check_alpaca(records)
+    if fmt in FLAT:
+        return _check_flat(fmt, records)
     problems, row = [], 0
     for n, rec in enumerate(records, start=1):
         msgs = _messages(fmt, rec)
@@ -240,21 +266,30 @@ def check(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
     return problems
 
 
+EMPTY = {"output": Said("output is empty: the model would learn to say nothing",
+                        "output 为空：模型会学会什么都不说"),
+         "chosen": Said("chosen is empty: write the better answer", "chosen 为空：请写出较好的回答"),
+         "rejected": Said("rejected is empty: write the worse answer the model should move away from",
+                          "rejected 为空：请写出模型应当远离的较差回答")}
 UNREADABLE = Said("holds unreadable characters (�): the file was not UTF-8; import it with Import, which "
                   "reads GBK too",
                   "含有无法识别的字符（�）：文件不是 UTF-8 编码；请用“导入”按钮导入，它也能读取 GBK")
 
 
-def _check_alpaca(records: list[dict]) -> list[tuple[int, str]]:
+def _check_flat(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
     problems, seen = [], {}
     for i, r in enumerate(records, start=1):
         if any("\ufffd" in str(v) for v in r.values()):
             problems.append((i, UNREADABLE))
         if not str(r.get("instruction", "")).strip():
             problems.append((i, Said("instruction is empty", "instruction 为空")))
-        if not str(r.get("output", "")).strip():
-            problems.append((i, Said("output is empty: the model would learn to say nothing",
-                                     "output 为空：模型会学会什么都不说")))
+        for key in FLAT[fmt][2:]:
+            if not str(r.get(key, "")).strip():
+                problems.append((i, EMPTY[key]))
+        if fmt == "preference" and str(r.get("chosen", "")).strip() and \
+                str(r.get("chosen", "")).strip() == str(r.get("rejected", "")).strip():
+            problems.append((i, Said("chosen and rejected are the same answer: there is nothing to prefer",
+                                     "chosen 和 rejected 是同一个回答：没有可偏好的差别")))
         key = (str(r.get("instruction", "")).strip(), str(r.get("input", "")).strip())
         if key[0] and key in seen:
             problems.append((i, Said(f"same instruction and input as row {seen[key]}",
@@ -279,3 +314,28 @@ def table_csv(fmt: str, records: list[dict]) -> str:
     w.writerow(headers(fmt))
     w.writerows(to_table(fmt, records))
     return buf.getvalue()
+
+
+def flat_pairs(records: list[dict], name: str) -> list[dict]:
+    """Preference pairs as instruction/input/chosen/rejected. LLaMA-Factory's ShareGPT-style pairs
+    (one user turn in conversations or messages, chosen and rejected as messages) are flattened;
+    a longer history has no place in the editor's row and is refused."""
+    out = []
+    for n, r in enumerate(records, start=1):
+        if not isinstance(r, dict) or all(isinstance(r.get(k), str) for k in ("chosen", "rejected")):
+            out.append(r)
+            continue
+        turns = r.get("conversations") or r.get("messages") or []
+        users = [t for t in turns if isinstance(t, dict) and (t.get("from") or t.get("role")) in ("human", "user")]
+        if len(users) != 1 or len(turns) != 1:
+            raise FormatError(Said(f"{name}: pair {n} has {len(turns)} turns before its answers; the "
+                                   "editor holds one question per pair. Keep one user turn per pair.",
+                                   f"{name}：第 {n} 个偏好对在回答之前有 {len(turns)} 轮对话；编辑器每个偏好对只能"
+                                   "容纳一个问题。请每对只保留一轮用户提问。"))
+
+        def text(m):
+            return str(m.get("value", m.get("content", ""))) if isinstance(m, dict) else str(m or "")
+
+        out.append({"instruction": text(users[0]), "input": "", "chosen": text(r.get("chosen")),
+                    "rejected": text(r.get("rejected"))})
+    return out

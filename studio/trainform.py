@@ -11,6 +11,11 @@ from studio.models import support
 from studio.words import Said, zh
 
 SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
+# What the run learns from: SFT from answers; DPO, ORPO and KTO from preference pairs. ORPO is
+# LLaMA-Factory's dpo stage with the odds-ratio loss (no reference model); KTO learns from each
+# answer marked good or bad, which the studio makes from the pairs.
+STAGES = {"sft": ("sft", None), "dpo": ("dpo", "sigmoid"), "orpo": ("dpo", "orpo"), "kto": ("kto", None)}
+PREF_LR = 5e-5  # the form's learning rate for a preference stage: LoRA at SFT's 1e-3 overshoots pairs
 NEEDS_CUDA = (Said("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit kernels do not run on a CPU.",
                    "QLoRA 需要 CUDA GPU：bitsandbytes 的 4 位算子不能在 CPU 上运行。"),
               Said("DeepSpeed needs CUDA GPUs; on one machine without them it has nothing to shard.",
@@ -28,6 +33,8 @@ class TrainError(ValueError):
 class LoraForm:
     dataset: str = datasets.SAMPLE_NAME
     method: str = "lora"  # "lora", or "full": every weight trains and the run writes a whole model
+    stage: str = "sft"  # sft, dpo, orpo or kto (STAGES)
+    pref_beta: float = 0.1  # DPO/KTO: how far from the reference model it may move; ORPO: the odds-ratio weight
     lora_rank: int = 8
     lora_alpha: int = 16
     lora_target: str = "all"
@@ -51,6 +58,12 @@ class LoraForm:
     model: str = ""  # model folder; empty: the active model
 
     def check(self) -> None:
+        if self.stage not in STAGES:
+            raise TrainError(Said("Training stage must be sft, dpo, orpo or kto.",
+                                  "训练阶段只能是 sft、dpo、orpo 或 kto。"))
+        if not 0 < float(self.pref_beta) <= 10:
+            raise TrainError(Said("Beta must be above 0 and at most 10 (0.1 is typical).",
+                                  "beta 必须大于 0 且不超过 10（常用 0.1）。"))
         if self.method not in ("lora", "full"):
             raise TrainError(Said("Method must be lora or full.",
                                   "方法只能是 lora 或 full。"))
@@ -129,14 +142,16 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
     if form.dataset not in datasets.list_names(s):
         raise TrainError(Said(f"There is no dataset named '{form.dataset}'.",
                               f"没有名为 '{form.dataset}' 的数据集。"))
+    _check_stage(form.stage, datasets.load(s, form.dataset)[0])
     template = models.template_for(model_dir)
     refused = support.refuse_training(s, model_cfg, template)
     if refused:
         raise TrainError(refused)
+    stage, loss = STAGES[form.stage]
     cfg = {
         "model_name_or_path": str(model_dir),
         "trust_remote_code": False,
-        "stage": "sft",
+        "stage": stage,
         "do_train": True,
         "finetuning_type": form.method,
         "dataset": form.dataset,
@@ -160,6 +175,12 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         "warmup_ratio": float(form.warmup_ratio),
         "include_num_input_tokens_seen": True,  # makes the trainer log tokens/s
     }
+    if stage != "sft":
+        cfg["pref_beta"] = float(form.pref_beta)
+    if loss:
+        cfg["pref_loss"] = loss
+    if form.stage == "kto":  # the pairs as answers marked good or bad, written beside the YAML
+        cfg.update(dataset=f"{form.dataset}_kto", dataset_dir="<job folder>/data")
     if form.method == "lora":
         cfg.update(lora_rank=int(form.lora_rank), lora_alpha=int(form.lora_alpha),
                    lora_target=str(form.lora_target).strip(), lora_dropout=float(form.lora_dropout))
@@ -193,6 +214,29 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
 
 
 
+def _check_stage(stage: str, fmt: str) -> None:
+    if stage == "sft" and fmt == "preference":
+        raise TrainError(Said("This dataset holds preference pairs: train it with DPO, ORPO or KTO, or "
+                              "convert it to Alpaca on the Dataset tab (its chosen answers) for SFT.",
+                              "这个数据集是偏好对：请用 DPO、ORPO 或 KTO 训练，或者在“数据集”标签页把它转换成 "
+                              "Alpaca 格式（保留较好的回答）再做 SFT。"))
+    if stage != "sft" and fmt != "preference":
+        raise TrainError(Said(f"{stage.upper()} learns from preference pairs (a better and a worse answer "
+                              "to each question): pick a preference dataset such as support_preference.",
+                              f"{stage.upper()} 需要偏好对数据（每个问题一个较好、一个较差的回答）：请选择偏好数据集，"
+                              "例如 support_preference。"))
+
+
+def kto_rows(records: list[dict]) -> list[dict]:
+    """Each pair as two answers marked good (kto_tag true) and bad: what KTO learns from."""
+    return [{"instruction": r.get("instruction", ""), "input": r.get("input", ""), "output": r[key],
+             "kto_tag": key == "chosen"} for r in records for key in ("chosen", "rejected")]
+
+
+KTO_INFO = {"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input",
+                                                "response": "output", "kto_tag": "kto_tag"}}
+
+
 def deepspeed_config(stage: str) -> dict:
     """A ZeRO config whose sizes the HF Trainer fills in ("auto")."""
     zero = {"stage": int(stage), "overlap_comm": False, "contiguous_gradients": True,
@@ -210,6 +254,8 @@ def total_steps(s: config.Settings, form: LoraForm) -> int:
     if int(form.max_steps) > 0:
         return int(form.max_steps)
     _, records = datasets.load(s, form.dataset)
+    if form.stage == "kto":
+        records = records * 2  # two answers per pair
     rows = len(records) - math.ceil(len(records) * float(form.val_size)) if float(form.val_size) else len(records)
     per_epoch = math.ceil(rows / (int(form.batch_size) * int(form.grad_accum)))
     return max(1, math.ceil(per_epoch * float(form.num_train_epochs)))
@@ -223,7 +269,13 @@ def memory_estimate(s: config.Settings, form: LoraForm) -> dict:
     method = "qlora" if form.quant_4bit else form.method
     if method == "full":
         method = "full_bf16" if s.gpu else "full_fp32"
-    est = estimate.estimate(models.read_config(model_dir), method,
-                            int(form.lora_rank), str(form.lora_target), int(form.batch_size),
-                            int(form.cutoff_len), bool(form.grad_ckpt), bf16=s.gpu)
+    cfg = models.read_config(model_dir)
+    pairs = 2 if form.stage != "sft" else 1  # a pair's two answers go through the model together
+    est = estimate.estimate(cfg, method, int(form.lora_rank), str(form.lora_target),
+                            int(form.batch_size) * pairs, int(form.cutoff_len), bool(form.grad_ckpt), bf16=s.gpu)
+    if form.method == "full" and form.stage in ("dpo", "kto"):
+        # a frozen copy of the model scores each answer; with LoRA the base without the adapter does
+        ref = estimate.counts(cfg).total * (2 if s.gpu else 4)
+        est["parts"]["reference"] = ref
+        est["total"] += ref
     return estimate.per_gpu(est, int(form.gpus), str(form.deepspeed))

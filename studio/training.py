@@ -7,18 +7,20 @@ SIGABRT and saves the adapter it has so far, which is how cancel keeps the work.
 """
 from __future__ import annotations
 
+import ast
 import json
+import re
 import signal
 from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
-from studio import config, models
+from studio import config, datasets, models
 from studio.jobs import Job, JobStore
 from studio.words import Said
-from studio.trainform import (TARGETS, LoraForm, TrainError, build_yaml,  # noqa: F401
-                              deepspeed_config, memory_estimate, total_steps)
+from studio.trainform import (KTO_INFO, STAGES, TARGETS, LoraForm, TrainError, build_yaml,  # noqa: F401
+                              deepspeed_config, kto_rows, memory_estimate, total_steps)
 
 def cli(s: config.Settings) -> str:
     return str(Path(s.train_python).with_name("llamafactory-cli"))
@@ -90,7 +92,8 @@ def start(s: config.Settings, store: JobStore, form: LoraForm,
     if int(form.ray_workers):
         check_ray(store, int(form.ray_workers))
     job_id, folder = store.new_folder(kind)
-    name = f"{form.method if kind == 'train' else kind}-{job_id.split('-', 1)[1]}"
+    what = form.method if form.stage == "sft" else f"{form.stage}-{form.method}"
+    name = f"{what if kind == 'train' else kind}-{job_id.split('-', 1)[1]}"
     out = folder / "output"
     if form.method == "full" and kind == "train":
         # A full fine-tune writes a whole model: train straight into the models folder, so it
@@ -104,6 +107,14 @@ def start(s: config.Settings, store: JobStore, form: LoraForm,
     if form.deepspeed:
         (folder / "deepspeed.json").write_text(json.dumps(deepspeed_config(form.deepspeed), indent=1))
         cfg["deepspeed"] = str(folder / "deepspeed.json")
+    if form.stage == "kto":  # the pairs as good and bad answers, kept with the run that used them
+        data = folder / "data"
+        data.mkdir()
+        _, records = datasets.load(s, form.dataset)
+        (data / f"{cfg['dataset']}.json").write_text(json.dumps(kto_rows(records), ensure_ascii=False))
+        (data / "dataset_info.json").write_text(json.dumps({cfg["dataset"]: {
+            "file_name": f"{cfg['dataset']}.json", **KTO_INFO}}))
+        cfg["dataset_dir"] = str(data)
     (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
             "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
@@ -170,11 +181,40 @@ def progress(job: Job) -> dict:
                     loss.append({"step": step, "loss": rec[key], "series": series})
             if rec.get("lr") is not None:
                 lr.append({"step": step, "lr": rec["lr"]})
+    steps = [p["step"] for p in loss if p["series"] == "train"]
     return {"step": last.get("current_steps", 0), "total": last.get("total_steps", 0),
             "percent": float(last.get("percentage", 0.0)),
             "elapsed": last.get("elapsed_time", ""), "remaining": last.get("remaining_time", ""),
             "throughput": last.get("throughput"), "loss": [p for p in loss if p["series"] == "train"],
-            "curves": loss, "lr": lr}
+            "curves": loss, "lr": lr,
+            "rewards": rewards(job, steps) if job.spec.get("form", {}).get("stage", "sft") != "sft" else []}
+
+
+_LOGGED = re.compile(r"(\{'loss': .*\})\s*$")  # the dict the trainer prints at each logging step
+
+
+def rewards(job: Job, steps: list[int]) -> list[dict]:
+    """A preference run's reward margin and accuracy per logged step. trainer_log.jsonl leaves the
+    margin out, so it comes from the metrics the trainer prints at each logging step (in step
+    order, one per line of trainer_log.jsonl that has a loss)."""
+    out = []
+    try:
+        text = job.log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return out
+    logged = []
+    for line in text.splitlines():
+        m = _LOGGED.search(line)
+        if m and "'grad_norm'" in m.group(1):  # the trainer's own dict, not LLaMA-Factory's short echo
+            try:
+                logged.append(ast.literal_eval(m.group(1)))
+            except (ValueError, SyntaxError):
+                continue
+    for step, rec in zip(steps, logged):  # KTO leaves the margin out of a batch with no good answer
+        for key, series in (("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")):
+            if key in rec:
+                out.append({"step": step, "value": float(rec[key]), "series": series})
+    return out
 
 
 def seconds(hms: str) -> int:

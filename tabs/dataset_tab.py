@@ -12,7 +12,11 @@ from tabs.context import KEEP, Ctx, Problem, user
 from tabs.i18n import L, msg, said, zh
 
 FORMAT_CHOICES = [("Alpaca (instruction / input / output)", "alpaca"),
-                  ("ShareGPT (conversations)", "sharegpt"), ("OpenAI (messages)", "openai")]
+                  ("ShareGPT (conversations)", "sharegpt"), ("OpenAI (messages)", "openai"),
+                  ("Preference pairs (instruction / input / chosen / rejected)", "preference")]
+# A long row must not push the others off; a pair's two answers share the width.
+WIDTHS = {"alpaca": ["45%", "15%", "40%"], "preference": ["30%", "10%", "30%", "30%"]}
+CHAT_WIDTHS = ["12%", "13%", "75%"]
 
 
 def _frame(fmt: str, records: list[dict]) -> pd.DataFrame:
@@ -67,7 +71,7 @@ def build(ctx: Ctx) -> dict:
         load = gr.Button(L("load"), scale=1)
     table = gr.Dataframe(headers=formats.headers("alpaca"), datatype="str", interactive=True,
                          wrap=True, label=L("rows"), show_row_numbers=True, max_height=420,
-                         column_widths=["45%", "15%", "40%"],  # a long grounded row must not push the others off
+                         column_widths=WIDTHS["alpaca"],
                          elem_id="dataset_rows")
     with gr.Row():
         add = gr.Button(L("add_row"), scale=1)
@@ -82,7 +86,7 @@ def build(ctx: Ctx) -> dict:
             show = gr.Button(L("preview"), scale=1)
             stats_btn = gr.Button(L("stats"), scale=1)
         rendered = gr.HighlightedText(label=L("as_trained"), combine_adjacent=False,
-                                      color_map={"trained": "green", "masked": "gray"})
+                                      color_map={"trained": "green", "masked": "gray", "rejected": "red"})
         counts = gr.Markdown()
         hist = gr.BarPlot(EMPTY_HIST, x="tokens", y="rows", label=L("length_hist"))
     with gr.Accordion(L("import_export"), open=False):
@@ -163,8 +167,13 @@ def build(ctx: Ctx) -> dict:
         except preview.PreviewError as e:
             raise Problem(said(request, e))
         spans = [(text, "trained" if trained else "masked") for text, trained in r["segments"]]
-        return spans, msg(request, "m_tokens", length=r["length"], cutoff=int(cut), kept=r["kept"],
-                          trained=r["trained"])
+        if "rejected" not in r:
+            return spans, msg(request, "m_tokens", length=r["length"], cutoff=int(cut), kept=r["kept"],
+                              trained=r["trained"])
+        no = r["rejected"]  # a pair: the rejected answer after the chosen one, marked apart
+        spans += [("\n\n", None)] + [(text, "rejected" if trained else "masked") for text, trained in no["segments"]]
+        return spans, msg(request, "m_tokens_pair", cutoff=int(cut), kept=r["kept"], trained=r["trained"],
+                          kept_no=no["kept"], trained_no=no["trained"])
 
     def do_stats(table, f, cut, request: gr.Request, bar=gr.Progress()):
         records = _records(f, table)
@@ -206,7 +215,7 @@ def build(ctx: Ctx) -> dict:
         return do_load(n, request)
 
     def do_add(table, f):
-        return pd.DataFrame(_rows(table) + [[""] * 3], columns=formats.headers(f))
+        return pd.DataFrame(_rows(table) + [[""] * len(formats.headers(f))], columns=formats.headers(f))
 
     fmt_state = gr.State("alpaca")  # the format the table is in now, to convert from
     loaded = [table, fmt, fmt_state, save_as, result, version]
@@ -216,6 +225,10 @@ def build(ctx: Ctx) -> dict:
     fmt.input(do_convert, [table, fmt_state, fmt], [table, fmt_state], api_name="convert_dataset",
               show_progress=KEEP)
     add.click(do_add, [table, fmt], table, api_name=False)
+    # The columns' widths follow the format the table holds (set apart, so the API's table stays a table).
+    fmt.change(lambda f: gr.update(column_widths=WIDTHS.get(f, CHAT_WIDTHS),
+                                   label=L({"alpaca": "rows", "preference": "rows_preference"}.get(f, "rows_chat"))),
+               fmt, table, api_name=False, show_progress="hidden")
     check.click(do_check, [table, fmt, cutoff], result, api_name="check_dataset")
     save.click(do_save, [table, fmt, save_as], [name, result, version], api_name="save_dataset",
                show_progress=KEEP)

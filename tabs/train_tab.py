@@ -33,11 +33,12 @@ def _postmortem(request, job) -> str:
 
 def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None,
          chosen: str | None = None):
-    """(progress text, bar, loss frame, lr frame, post-mortem, checkpoints, log) for one run."""
+    """(progress text, bar, loss frame, lr frame, reward frame, post-mortem, checkpoints, log)
+    for one run."""
     job = ctx.store.get(job_id) if job_id else None
     if job is None:
         return (msg(request, "m_no_run"), "", plot(request, [], "step", "loss", "series"),
-                plot(request, [], "step", "lr"), "", gr.update(choices=[]), "")
+                plot(request, [], "step", "lr"), gr.update(visible=False), "", gr.update(choices=[]), "")
     job = ctx.store.refresh(job)
     p = training.progress(job)
     # An ended run has nothing remaining, whatever the trainer's last estimate said.
@@ -54,8 +55,10 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None,
            f'<span> {p["percent"]:.0f}%</span>')
     loss = plot(request, p["curves"], "step", "loss", "series")
     lr = plot(request, p["lr"], "step", "lr")
+    # a preference run: how far the chosen answers pull ahead of the rejected ones
+    rewards = {**plot(request, p["rewards"], "step", "value", "series"), "visible": bool(p["rewards"])}
     points = [c.name for c in training.checkpoints(job)]
-    return ("\n\n".join(text), bar, loss, lr, _postmortem(request, job),
+    return ("\n\n".join(text), bar, loss, lr, rewards, _postmortem(request, job),
             # The latest checkpoint, unless the user picked one of this run's.
             gr.update(choices=points, value=chosen if chosen in points else
                       (points[-1] if points else None)), job.log_tail(6000))
@@ -82,7 +85,8 @@ def runs_rows(ctx: Ctx, request=None) -> dict:
 
 
 def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine", warm=0.1,
-          drop=0.0, val=0.0, ckpt=True, q4=False, ds="", method="lora", gpus=1, ray_workers=0) -> training.LoraForm:
+          drop=0.0, val=0.0, ckpt=True, q4=False, ds="", method="lora", gpus=1, ray_workers=0,
+          stage="sft", beta=0.1) -> training.LoraForm:
     return training.LoraForm(dataset=dataset, lora_rank=int(r or 0), lora_alpha=int(a or 0),
                              lora_target=t or "", learning_rate=float(lr_ or 0),
                              num_train_epochs=float(ep or 0), max_steps=int(ms or 0),
@@ -92,7 +96,8 @@ def _form(dataset, r, a, t, lr_, ep, ms, cut, bs, save, accum=1, sched="cosine",
                              lora_dropout=float(drop or 0), val_size=float(val or 0),
                              grad_ckpt=bool(ckpt), quant_4bit=bool(q4), deepspeed=ds or "",
                              method=method or "lora", gpus=int(gpus or 1),
-                             ray_workers=int(ray_workers or 0))
+                             ray_workers=int(ray_workers or 0), stage=stage or "sft",
+                             pref_beta=float(0.1 if beta is None else beta))
 
 
 def build(ctx: Ctx) -> dict:
@@ -105,6 +110,11 @@ def build(ctx: Ctx) -> dict:
                                  label=L("dataset"), allow_custom_value=True, scale=2)
                 method = gr.Dropdown(choices=[("LoRA", "lora"), (L("full_ft"), "full")],
                                      value=d.method, label=L("method"), scale=1)
+            with gr.Row():
+                stage = gr.Dropdown(choices=[(L("st_sft"), "sft"), (L("st_dpo"), "dpo"), (L("st_orpo"), "orpo"),
+                                             (L("st_kto"), "kto")], value=d.stage, label=L("stage"), scale=2)
+                beta = gr.Number(value=d.pref_beta, label=L("pref_beta"), info=L("i_pref_beta"),
+                                 visible=False, scale=1)
             with gr.Row():
                 rank = gr.Number(value=d.lora_rank, label=L("lora_rank"), precision=0)
                 alpha = gr.Number(value=d.lora_alpha, label=L("lora_alpha"), precision=0)
@@ -161,6 +171,8 @@ def build(ctx: Ctx) -> dict:
                 loss = gr.LinePlot(None, x="step", y="loss", color="series", label=L("loss_curve"))
                 lr_plot = gr.LinePlot(None, x="step", y="lr", label=L("lr_curve"),
                                       y_axis_format=".1e")  # 1.0e-3, not 0.001000
+            reward_plot = gr.LinePlot(None, x="step", y="value", color="series", label=L("reward_curve"),
+                                      visible=False)
             diagnosis = gr.Markdown()
             with gr.Row():
                 ckpt = gr.Dropdown(choices=[], label=L("checkpoint"), allow_custom_value=True, scale=2)
@@ -190,7 +202,7 @@ def build(ctx: Ctx) -> dict:
                 refresh_runs = gr.Button(L("refresh"))
     timer = gr.Timer(2.0)
     form_inputs = [ds, rank, alpha, target, lr, epochs, steps, cutoff, batch, save,
-                   accum, sched, warm, drop, val, ckpt_on, q4, ds_stage, method, n_gpus, workers]
+                   accum, sched, warm, drop, val, ckpt_on, q4, ds_stage, method, n_gpus, workers, stage, beta]
     probe_job = gr.State(None)
 
     def mine(request, *form) -> training.LoraForm:
@@ -341,7 +353,7 @@ def build(ctx: Ctx) -> dict:
 
     picked = gr.State(None)  # a checkpoint the user chose for this run; None: the latest
     labels = gr.State([])  # the run list's labels as last shown
-    outputs = [info, bar, loss, lr_plot, diagnosis, ckpt, log, run, labels, runs_table]
+    outputs = [info, bar, loss, lr_plot, reward_plot, diagnosis, ckpt, log, run, labels, runs_table]
     ctx.demo.load(cores_note, None, cores)
     timer.tick(cores_note, None, cores, api_name=False, show_progress="hidden")
     # The job store is the truth: a reload or a second browser tab picks up the latest run.
@@ -362,6 +374,16 @@ def build(ctx: Ctx) -> dict:
     compare.click(do_compare, [run, prompts], compare_job, api_name="compare_before_after")
     timer.tick(compare_view, compare_job, compared, api_name=False, show_progress="hidden")
     publish.click(do_publish, [run, repo, token, what, private], published, api_name="publish")
+    def pick_stage(st, dataset, rate):
+        """A preference stage wants pairs and a gentler learning rate; SFT the answers back."""
+        pref = st != "sft"
+        want = datasets.PREFERENCE_NAME if pref else datasets.SAMPLE_NAME
+        sample = dataset in (datasets.SAMPLE_NAME, datasets.PREFERENCE_NAME)
+        defaults_ = (training.LoraForm().learning_rate, trainform.PREF_LR)
+        return (gr.update(visible=pref), gr.update(value=want) if sample else gr.update(),
+                gr.update(value=defaults_[pref]) if rate in defaults_ else gr.update())
+
+    stage.input(pick_stage, [stage, ds, lr], [beta, ds, lr], api_name=False)
     ckpt.input(lambda c: c, ckpt, picked, api_name=False)
     run.input(lambda: None, None, picked, api_name=False)
     run.change(show_run, [run, picked, labels], outputs, api_name=False)

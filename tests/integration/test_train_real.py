@@ -143,3 +143,28 @@ def test_a_real_failure_gets_a_post_mortem(settings, tmp_path):
     found = postmortem.diagnose(job.log_tail(200_000), job.exit_code)
     assert found.cause == "The model files could not be loaded.", found
     assert found.evidence
+
+
+def test_a_dpo_run_learns_from_pairs_with_its_reward_curve(settings):
+    """Two real DPO steps on the bundled pairs: the same kind of job, progress and adapter as SFT,
+    and the reward margin and accuracy per step beside the loss."""
+    from studio import datasets
+    from studio.jobs import JobStore
+
+    from tests.conftest import wait_done
+
+    store = JobStore(settings.home / "jobs")
+    form = training.LoraForm(dataset=datasets.PREFERENCE_NAME, stage="dpo", max_steps=2, cutoff_len=96,
+                             batch_size=2, learning_rate=5e-4)
+    job = wait_done(store, training.start(settings, store, form).id, timeout=600, what="the DPO run")
+    assert job.status == "succeeded", job.log_tail()
+    assert job.name.startswith("dpo-lora-") and training.adapter_dir(job) is not None
+    p = training.progress(job)
+    assert p["step"] == 2 and len(p["loss"]) == 2
+    margins = [r for r in p["rewards"] if r["series"] == "margin"]
+    accuracy = [r for r in p["rewards"] if r["series"] == "accuracy"]
+    assert [r["step"] for r in margins] == [1, 2] and [r["step"] for r in accuracy] == [1, 2]
+    assert margins[0]["value"] == 0  # the first step: the policy is still the reference
+    assert "stage: dpo" in (job.folder / "train.yaml").read_text()
+    [found] = [a for a in training.adapters(store) if a["name"] == job.name]  # served like any adapter
+    assert found["rank"] == 8
