@@ -42,6 +42,9 @@ def build_ui(ctx):
         h["dataset_choice"].change(dataset_names, h["train_dataset"], h["train_dataset"],
                                    api_name=False)
         h["tab_train"].select(dataset_names, h["train_dataset"], h["train_dataset"], api_name=False)
+        for key in ("runs_refresh", "eval_refresh"):  # runs and datasets made since the page opened
+            fn, comp = h[key]
+            h["tab_train"].select(fn, comp, comp, api_name=False)
         fn, outs = h["deploy_refresh"]
         h["tab_deploy"].select(fn, None, outs, api_name=False)
         for key in ("chat_refresh", "compare_refresh", "chat_bases"):

@@ -138,7 +138,6 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
     model_cfg = models.read_config(model_dir)
     if form.method == "lora" and str(form.lora_target).strip() != "all":
         _check_targets(model_cfg, str(form.lora_target))
-    ds_dir = datasets.folder(s)
     if form.dataset not in datasets.list_names(s):
         raise TrainError(Said(f"There is no dataset named '{form.dataset}'.",
                               f"没有名为 '{form.dataset}' 的数据集。"))
@@ -155,7 +154,6 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         "do_train": True,
         "finetuning_type": form.method,
         "dataset": form.dataset,
-        "dataset_dir": str(ds_dir),
         "template": template,
         "cutoff_len": int(form.cutoff_len),
         "overwrite_cache": True,
@@ -179,8 +177,11 @@ def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
         cfg["pref_beta"] = float(form.pref_beta)
     if loss:
         cfg["pref_loss"] = loss
-    if form.stage == "kto":  # the pairs as answers marked good or bad, written beside the YAML
-        cfg.update(dataset=f"{form.dataset}_kto", dataset_dir="<job folder>/data")
+    # Every run trains on a copy of its dataset kept with it (studio/training.py): an edit after the
+    # start changes neither the run, nor its resume, nor what its held-out split was.
+    cfg["dataset_dir"] = "<job folder>/data"
+    if form.stage == "kto":  # the pairs as answers marked good or bad
+        cfg["dataset"] = f"{form.dataset}_kto"
     if form.method == "lora":
         cfg.update(lora_rank=int(form.lora_rank), lora_alpha=int(form.lora_alpha),
                    lora_target=str(form.lora_target).strip(), lora_dropout=float(form.lora_dropout))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import shutil
 import signal
 from dataclasses import asdict
 from pathlib import Path
@@ -85,8 +87,38 @@ def needs(s: config.Settings, store: JobStore, form: LoraForm) -> dict:
     return need
 
 
+def keep_data(s: config.Settings, form: LoraForm, data: Path, data_from: Path | None = None) -> Path:
+    """The run's own copy of its dataset (a hard link where the disk allows: a save replaces the
+    file, so the link keeps this version), registered for LLaMA-Factory; KTO's good and bad
+    answers made from the pairs. data_from: a run resumed trains on the copy it started with."""
+    data.mkdir()
+    if data_from is not None and (data_from / "dataset_info.json").exists():
+        for f in data_from.iterdir():
+            _link(f, data / f.name)
+        return data
+    src = datasets.folder(s) / f"{form.dataset}.json"
+    fmt, records = datasets.load(s, form.dataset)
+    if form.stage == "kto":
+        name = f"{form.dataset}_kto"
+        (data / f"{name}.json").write_text(json.dumps(kto_rows(records), ensure_ascii=False))
+        info = {name: {"file_name": f"{name}.json", **KTO_INFO}}
+    else:
+        _link(src, data / src.name)
+        info = {form.dataset: datasets.info_entry(fmt, src.name)}
+    (data / "dataset_info.json").write_text(json.dumps(info, ensure_ascii=False))
+    return data
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another disk, or a filesystem without hard links
+        shutil.copyfile(src, dst)
+
+
 def start(s: config.Settings, store: JobStore, form: LoraForm,
-          resume_from: Path | None = None, kind: str = "train", user: str | None = None) -> Job:
+          resume_from: Path | None = None, kind: str = "train", user: str | None = None,
+          data_from: Path | None = None) -> Job:
     if int(form.gpus) > 1:
         check_shm(s)
     if int(form.ray_workers):
@@ -107,14 +139,7 @@ def start(s: config.Settings, store: JobStore, form: LoraForm,
     if form.deepspeed:
         (folder / "deepspeed.json").write_text(json.dumps(deepspeed_config(form.deepspeed), indent=1))
         cfg["deepspeed"] = str(folder / "deepspeed.json")
-    if form.stage == "kto":  # the pairs as good and bad answers, kept with the run that used them
-        data = folder / "data"
-        data.mkdir()
-        _, records = datasets.load(s, form.dataset)
-        (data / f"{cfg['dataset']}.json").write_text(json.dumps(kto_rows(records), ensure_ascii=False))
-        (data / "dataset_info.json").write_text(json.dumps({cfg["dataset"]: {
-            "file_name": f"{cfg['dataset']}.json", **KTO_INFO}}))
-        cfg["dataset_dir"] = str(data)
+    cfg["dataset_dir"] = str(keep_data(s, form, folder / "data", data_from))
     (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
             "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
@@ -155,7 +180,8 @@ def resume(s: config.Settings, store: JobStore, job_id: str, checkpoint: str | N
         names = ', '.join(p.name for p in points)
         raise TrainError(Said(f"{checkpoint} is not a checkpoint of this run: {names}.",
                               f"{checkpoint} 不是这个训练任务的检查点，可选：{names}。"))
-    return start(s, store, LoraForm(**job.spec["form"]), resume_from=chosen, user=user)
+    return start(s, store, LoraForm(**job.spec["form"]), resume_from=chosen, user=user,
+                 data_from=job.folder / "data")
 
 
 def cancel(store: JobStore, job_id: str) -> Job:

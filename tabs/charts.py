@@ -28,7 +28,8 @@ def plot(request, rows: list[dict], x: str, y: str, color: str | None = None) ->
     titles["y_lim"] = [min(ys), min(ys) + 1] if max(ys) == min(ys) else None
     frame = pd.DataFrame(rows)
     if color:
-        frame[color] = [msg(request, "c_" + str(v)) for v in frame[color]]
+        # a series with a translation (train, eval) in the page's language; a name (a run's) as it is
+        frame[color] = [msg(request, "c_" + str(v)) if "c_" + str(v) in TEXT else str(v) for v in frame[color]]
     return gr.update(value=frame, **titles)
 
 

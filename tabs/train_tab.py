@@ -9,6 +9,7 @@ import yaml
 
 from studio import datasets, estimate, export, hub, models, owners, postmortem, trainform, training
 from studio.jobs import JobError
+from tabs import eval_panel, runs_panel
 from tabs.charts import plot, table
 from tabs.context import Ctx, Problem, user
 from tabs.jobs_view import queue_lines
@@ -186,6 +187,7 @@ def build(ctx: Ctx) -> dict:
                 compare_job = gr.State(None)
                 compared = gr.Dataframe(headers=["prompt", "base", "tuned"], wrap=True,
                                         interactive=False, visible=False)  # shown once filled
+            h_more = {**eval_panel.build(ctx, run), **runs_panel.build(ctx)}
             with gr.Accordion(L("publish"), open=False):
                 with gr.Row():
                     repo = gr.Textbox(label=L("repo_id"), placeholder="alice/qinghe-support-lora", scale=2)
@@ -389,4 +391,4 @@ def build(ctx: Ctx) -> dict:
     run.change(show_run, [run, picked, labels], outputs, api_name=False)
     timer.tick(show_run, [run, picked, labels], outputs, api_name="training_progress",
                show_progress="hidden")
-    return {"train_dataset": ds, "train_run": run}
+    return {"train_dataset": ds, "train_run": run, **h_more}
