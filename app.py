@@ -45,6 +45,8 @@ def build_ui(ctx):
         for key in ("runs_refresh", "eval_refresh"):  # runs and datasets made since the page opened
             fn, comp = h[key]
             h["tab_train"].select(fn, comp, comp, api_name=False)
+        fn, outs = h["draft_refresh"]  # deployments, bases and drafts made since the page opened
+        h["tab_dataset"].select(fn, None, outs, api_name=False)
         fn, outs = h["deploy_refresh"]
         h["tab_deploy"].select(fn, None, outs, api_name=False)
         for key in ("chat_refresh", "compare_refresh", "chat_bases"):

@@ -112,6 +112,7 @@ def save(s: config.Settings, name: str, fmt: str, records: list[dict]) -> Path:
                                     "under the data root) and save again.",
                                     f"未保存：写入 {path.name} 时出错（{e.strerror or e}）。已保存的数据集没有变化；"
                                     "请释放一些磁盘空间（数据目录下旧的训练任务和检查点），再保存一次。")) from e
+        (d / ".drafts" / f"{name}.json").unlink(missing_ok=True)  # a reviewed draft is a dataset now
         try:
             _register(d)
         except OSError as e:
@@ -206,3 +207,16 @@ def _register(d: Path) -> None:
 
 def info_entry(fmt: str, file_name: str) -> dict:
     return {"file_name": file_name, **formats.INFO[fmt]}
+
+
+# --- drafts: rows written by a model (studio/drafts.py), kept apart until someone has read them ---
+def drafts(s: config.Settings) -> list[str]:
+    """Drafts waiting for review. Not registered for LLaMA-Factory: nobody trains on them unread."""
+    return sorted(p.stem for p in (folder(s) / ".drafts").glob("*.json"))
+
+
+def load_draft(s: config.Settings, name: str) -> tuple[str, list[dict]]:
+    path = folder(s) / ".drafts" / f"{check_name(name)}.json"
+    if not path.exists():
+        raise DatasetError(Said(f"There is no draft named '{name}'.", f"没有名为 '{name}' 的草稿。"))
+    return formats.read(path)

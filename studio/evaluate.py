@@ -89,6 +89,7 @@ def start(s: config.Settings, store: JobStore, train_job_id: str, dataset: str =
            "finetuning_type": "full" if full else "lora", "template": models.template_for(base),
            "cutoff_len": int(form.get("cutoff_len", 512)), "rows_file": str(folder / "rows.json"),
            "val_size": val, "seed": 42, "max_rows": int(max_rows), "max_new_tokens": int(max_new_tokens),
+           "eval_batch": int(form.get("batch_size", 4)),
            "cpu": not s.gpu, "cli": training.cli(s),
            "judge": {"base_url": judge.base_url, "model": judge.model, "rubric": judge.rubric} if judge else None}
     (folder / "request.json").write_text(json.dumps(req, ensure_ascii=False), encoding="utf-8")

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from studio.words import Said, zh
 
-FORMATS = ("alpaca", "sharegpt", "openai", "preference")
+FORMATS = ("alpaca", "sharegpt", "openai", "preference", "grounded")
 ALPACA = ("instruction", "input", "output")
 # A question with a better and a worse answer: what DPO, ORPO and KTO learn from
 PREFERENCE = ("instruction", "input", "chosen", "rejected")
-FLAT = {"alpaca": ALPACA, "preference": PREFERENCE}  # one editor row per example
+# Questions and answers drafted from a knowledge base, each with the passage it rests on
+GROUNDED = ("instruction", "input", "output", "source")
+FLAT = {"alpaca": ALPACA, "preference": PREFERENCE, "grounded": GROUNDED}  # one editor row per example
 CHAT_COLUMNS = ("conversation", "role", "content")
 # ShareGPT's role names -> ours (and back)
 SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
@@ -33,6 +35,8 @@ INFO = {
     "openai": {"formatting": "sharegpt", "columns": {"messages": "messages"},
                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                         "assistant_tag": "assistant", "system_tag": "system"}},
+    "grounded": {"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input",
+                                                     "response": "output"}},  # the source stays out of training
     "preference": {"formatting": "alpaca", "ranking": True,
                    "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
                                "rejected": "rejected"}},
@@ -54,6 +58,8 @@ def detect(records: list) -> str:
     keys = set(records[0])
     if "chosen" in keys and "rejected" in keys:
         return "preference"
+    if "source" in keys and "output" in keys:
+        return "grounded"
     if "conversations" in keys:
         return "sharegpt"
     if "messages" in keys:
@@ -203,11 +209,16 @@ def convert(fmt: str, records: list[dict], to: str) -> list[dict]:
                                "fields, or make a new preference dataset).",
                                "偏好对需要在每个好回答旁边给出一个较差的回答：请为每一行补上 'rejected' 回答"
                                "（导入带有 chosen 和 rejected 字段的文件，或新建一个偏好数据集）。"))
-    if fmt == "preference":  # the chosen answers, for a supervised warm-up before DPO
+    if fmt in ("preference", "grounded"):  # the answers (a pair's chosen one): a warm-up before DPO
         fmt, records = "alpaca", [{"instruction": r.get("instruction", ""), "input": r.get("input", ""),
-                                   "output": r.get("chosen", "")} for r in records]
+                                   "output": r.get("chosen", r.get("output", ""))} for r in records]
         if to == "alpaca":
             return records
+    if to == "grounded":
+        raise FormatError(Said("Grounded rows name the passage each answer rests on; they are drafted from a "
+                               "knowledge base (Dataset tab, Draft from documents), not converted.",
+                               "带出处的数据行会注明每个回答依据的段落；它们由知识库生成（数据集标签页的“从文档生成”），"
+                               "不能由其他格式转换得到。"))
     if fmt == "alpaca":
         chats = [[{"role": "user", "content": "\n".join(x for x in (r.get("instruction"), r.get("input")) if x)},
                   {"role": "assistant", "content": r.get("output", "")}] for r in records]
@@ -284,7 +295,7 @@ def _check_flat(fmt: str, records: list[dict]) -> list[tuple[int, str]]:
         if not str(r.get("instruction", "")).strip():
             problems.append((i, Said("instruction is empty", "instruction 为空")))
         for key in FLAT[fmt][2:]:
-            if not str(r.get(key, "")).strip():
+            if key in EMPTY and not str(r.get(key, "")).strip():  # a row added by hand may have no source
                 problems.append((i, EMPTY[key]))
         if fmt == "preference" and str(r.get("chosen", "")).strip() and \
                 str(r.get("chosen", "")).strip() == str(r.get("rejected", "")).strip():

@@ -68,7 +68,9 @@ def run_lf(req: dict, folder: Path, name: str, extra: dict) -> dict:
            "do_train": False, "finetuning_type": req["finetuning_type"], "template": req["template"],
            "eval_dataset": "heldout", "dataset_dir": str(folder / "data"), "cutoff_len": req["cutoff_len"],
            "preprocessing_num_workers": 1, "dataloader_num_workers": 0, "output_dir": str(out),
-           "overwrite_output_dir": True, "report_to": "none", "per_device_eval_batch_size": 4, **extra}
+           "overwrite_output_dir": True, "report_to": "none",
+           # the training's own batch: the same batches give the loss it logged for these rows
+           "per_device_eval_batch_size": int(req.get("eval_batch", 4)), **extra}
     if req.get("adapter"):
         cfg["adapter_name_or_path"] = req["adapter"]
     cfg.update({"use_cpu": True} if req.get("cpu") else {"bf16": True})

@@ -8,14 +8,17 @@ import gradio as gr
 import pandas as pd
 
 from studio import datasets, formats, owners, preview, trainform
+from tabs import draft_panel
 from tabs.context import KEEP, Ctx, Problem, user
 from tabs.i18n import L, msg, said, zh
 
 FORMAT_CHOICES = [("Alpaca (instruction / input / output)", "alpaca"),
                   ("ShareGPT (conversations)", "sharegpt"), ("OpenAI (messages)", "openai"),
-                  ("Preference pairs (instruction / input / chosen / rejected)", "preference")]
+                  ("Preference pairs (instruction / input / chosen / rejected)", "preference"),
+                  ("Grounded Q&A (instruction / input / output / source)", "grounded")]
 # A long row must not push the others off; a pair's two answers share the width.
-WIDTHS = {"alpaca": ["45%", "15%", "40%"], "preference": ["30%", "10%", "30%", "30%"]}
+WIDTHS = {"alpaca": ["45%", "15%", "40%"], "preference": ["30%", "10%", "30%", "30%"],
+          "grounded": ["24%", "6%", "30%", "40%"]}
 CHAT_WIDTHS = ["12%", "13%", "75%"]
 
 
@@ -227,7 +230,8 @@ def build(ctx: Ctx) -> dict:
     add.click(do_add, [table, fmt], table, api_name=False)
     # The columns' widths follow the format the table holds (set apart, so the API's table stays a table).
     fmt.change(lambda f: gr.update(column_widths=WIDTHS.get(f, CHAT_WIDTHS),
-                                   label=L({"alpaca": "rows", "preference": "rows_preference"}.get(f, "rows_chat"))),
+                                   label=L({"alpaca": "rows", "preference": "rows_preference",
+                                            "grounded": "rows_grounded"}.get(f, "rows_chat"))),
                fmt, table, api_name=False, show_progress="hidden")
     check.click(do_check, [table, fmt, cutoff], result, api_name="check_dataset")
     save.click(do_save, [table, fmt, save_as], [name, result, version], api_name="save_dataset",
@@ -238,4 +242,5 @@ def build(ctx: Ctx) -> dict:
                     api_name="import_dataset", show_progress=KEEP)
     do_export.click(do_export_file, [name, out_fmt, out_kind], exported, api_name="export_dataset")
     restore.click(do_restore, [name, version], loaded, api_name="restore_version", show_progress=KEEP)
-    return {"dataset_choice": name}
+    drafted = draft_panel.build(ctx, [table, fmt, fmt_state, save_as, result])
+    return {"dataset_choice": name, **drafted}

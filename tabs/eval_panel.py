@@ -53,7 +53,7 @@ def build(ctx: Ctx, run) -> dict:
         go = gr.Button(L("ev_start"), variant="primary")
         result = gr.Markdown()
         samples = gr.Dataframe(headers=SAMPLE_COLUMNS, interactive=False, wrap=True, visible=False,
-                               column_widths=["22%", "22%", "30%", "6%", "20%"])
+                               column_widths=["22%", "22%", "28%", "8%", "20%"])
 
     def start(job_id, dataset, n, tokens, judged, choice, u, m, k, r, request: gr.Request):
         try:

@@ -73,4 +73,33 @@ TUNE = {
     "ev_phase_done": ("done", "完成"),
     "h_question": ("question", "问题"), "h_reference": ("reference", "参考答案"), "h_answer": ("answer", "回答"),
     "h_score": ("score", "得分"), "h_reason": ("reason", "理由"),
+    # Dataset tab: drafting from documents
+    "rows_grounded": ("Rows (instruction / input / output / source: the passage each answer rests on)",
+                      "数据行（指令 / 输入 / 输出 / 出处：每个回答所依据的段落）"),
+    "draft_title": ("Draft from documents: a deployed model writes questions and answers from a knowledge base",
+                    "从文档生成：用已部署的模型根据知识库写出问答"),
+    "draft_intro": ("The model reads the knowledge base chunk by chunk and writes the questions a customer would "
+                    "ask; the answers are the passage's own sentences (or, if you choose, the model's, kept only "
+                    "where the passage supports them). Every row keeps its passage and waits as a draft: open it, read "
+                    "and fix the rows, then save it as a dataset to train on. Tune on your documents, then retrieve "
+                    "from them. A small model writes poor questions, in Chinese especially: read before you train.",
+                    "模型逐块阅读知识库，写出客户可能会问的问题；回答是段落中的原句（也可以选择由模型撰写，只保留段落支持的回答）。"
+                    "每行都保留它的段落，先作为草稿保存：打开草稿，阅读并修改各行，再保存为数据集用于训练。先用你的文档微调，"
+                    "再从这些文档中检索。小模型写的问题质量不高，中文尤其如此：训练前请务必审阅。"),
+    "draft_model": ("Model that writes (a deployment)", "执笔模型（已部署的模型）"),
+    "draft_chunks": ("Chunks", "文本块数"), "draft_per_chunk": ("Questions per chunk", "每块问题数"),
+    "draft_name": ("Draft name", "草稿名称"),
+    "draft_answers": ("Answers", "回答"),
+    "draft_quote": ("the passage's own sentences (the model writes the questions)", "摘自段落原句（模型写问题）"),
+    "draft_write": ("written by the model, dropped where the passage does not support them",
+                    "由模型撰写，段落不支持的会被丢弃"), "draft_start": ("Draft the rows", "开始生成"),
+    "draft_progress": ("Draft **{name}** · {status} · {done} of {total} chunks read · {rows} rows kept, "
+                       "{dropped} dropped (no usable question, or an answer its passage does not support)",
+                       "草稿 **{name}** · {status} · 已读 {done} / {total} 个文本块 · 保留 {rows} 行，"
+                       "丢弃 {dropped} 行（没有可用的问题，或段落不支持其回答）"),
+    "draft_waiting": ("Drafts waiting for review", "待审阅的草稿"),
+    "draft_open": ("Open in the editor", "在编辑器中打开"),
+    "draft_opened": ("Opened the draft {name}: {n} rows. Read each answer against its source, fix or delete rows, "
+                     "then save it as a dataset.",
+                     "已打开草稿 {name}：{n} 行。请对照出处阅读每个回答，修改或删除行，然后保存为数据集。"),
 }
