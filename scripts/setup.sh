@@ -169,6 +169,25 @@ for pair in "${ray_pairs[@]}"; do
   fi
 done
 
+# llama.cpp's own converter for the export to llama.cpp and Ollama (the Train tab's GGUF export):
+# its Python code and the gguf library of the same commit, taken from the source package of
+# llama-cpp-python, which vendors llama.cpp. Nothing is compiled; pip only downloads the source.
+if wanted train && [ -x "$VENVS/train/bin/python" ]; then
+  lc_pin=$(grep -h '^llama-cpp-python==' "$ROOT/requirements-gguf.txt")
+  lc_dir=$VENVS/train/share/llama.cpp
+  if [ "$(cat "$lc_dir/.studio-stamp" 2>/dev/null)" != "$lc_pin" ]; then
+    log "fetching llama.cpp's GGUF converter from $lc_pin (source only)"
+    lc_tmp=$(mktemp -d)
+    "$VENVS/train/bin/python" -m pip download -q --no-deps --no-binary :all: -d "$lc_tmp" "$lc_pin"
+    rm -rf "$lc_dir" && mkdir -p "$lc_dir"
+    tar -xzf "$lc_tmp"/llama_cpp_python-*.tar.gz -C "$lc_dir" --strip-components=3 --wildcards \
+      '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' \
+      '*/vendor/llama.cpp/gguf-py/gguf/*' '*/vendor/llama.cpp/LICENSE'
+    rm -rf "$lc_tmp"
+    echo "$lc_pin" > "$lc_dir/.studio-stamp"
+  fi
+fi
+
 # What the training and serving environments can really handle (templates, architectures, LoRA
 # in vLLM), asked of their own libraries, so that the Models tab names a model they cannot take
 # before a run fails. Asked again when the environment, the probe or the shipped configs change.

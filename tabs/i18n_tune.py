@@ -102,4 +102,22 @@ TUNE = {
     "draft_opened": ("Opened the draft {name}: {n} rows. Read each answer against its source, fix or delete rows, "
                      "then save it as a dataset.",
                      "已打开草稿 {name}：{n} 行。请对照出处阅读每个回答，修改或删除行，然后保存为数据集。"),
+    # Train tab: export for local runtimes
+    "gguf_title": ("Export for llama.cpp and Ollama", "导出到 llama.cpp 和 Ollama"),
+    "gguf_intro": ("The merged model (merge the run first) as one GGUF file, written by llama.cpp's own converter "
+                   "and read back to check that it answers as the model does, with an Ollama Modelfile beside it. "
+                   "q8_0 is half the size of f16 and answers almost the same; the smaller 4-bit types need "
+                   "llama.cpp's compiled llama-quantize, which the studio does not build.",
+                   "把合并后的模型（请先合并）导出为一个 GGUF 文件：由 llama.cpp 自己的转换程序写出，再读回来检查它的回答"
+                   "是否与原模型一致，旁边附带 Ollama 的 Modelfile。q8_0 只有 f16 一半大小，回答几乎相同；更小的 4 位格式需要"
+                   "llama.cpp 编译好的 llama-quantize，工作台不会编译它。"),
+    "gguf_type": ("Precision", "精度"), "gguf_q8": ("q8_0 (8-bit, half of f16)", "q8_0（8 位，f16 的一半）"),
+    "gguf_f16": ("f16 (as the model)", "f16（与模型一致）"),
+    "gguf_start": ("Export", "导出"), "gguf_files": ("Files", "文件"),
+    "gguf_done": ("Checked: {same:.0f}% of the greedy tokens as the merged model · {mib:.0f} MiB\n\n"
+                  "`{gguf}`\n\nllama.cpp: `llama-cli -m {gguf} -cnv`\n\n"
+                  "Ollama: `cd {folder} && ollama create {name} -f Modelfile && ollama run {name}`",
+                  "已检查：贪心解码的 token 与合并后的模型 {same:.0f}% 一致 · {mib:.0f} MiB\n\n"
+                  "`{gguf}`\n\nllama.cpp：`llama-cli -m {gguf} -cnv`\n\n"
+                  "Ollama：`cd {folder} && ollama create {name} -f Modelfile && ollama run {name}`"),
 }

@@ -9,7 +9,7 @@ import yaml
 
 from studio import datasets, estimate, export, hub, models, owners, postmortem, trainform, training
 from studio.jobs import JobError
-from tabs import eval_panel, runs_panel
+from tabs import eval_panel, export_panel, runs_panel
 from tabs.charts import plot, table
 from tabs.context import Ctx, Problem, user
 from tabs.jobs_view import queue_lines
@@ -187,7 +187,7 @@ def build(ctx: Ctx) -> dict:
                 compare_job = gr.State(None)
                 compared = gr.Dataframe(headers=["prompt", "base", "tuned"], wrap=True,
                                         interactive=False, visible=False)  # shown once filled
-            h_more = {**eval_panel.build(ctx, run), **runs_panel.build(ctx)}
+            h_more = {**eval_panel.build(ctx, run), **runs_panel.build(ctx), **export_panel.build(ctx, run)}
             with gr.Accordion(L("publish"), open=False):
                 with gr.Row():
                     repo = gr.Textbox(label=L("repo_id"), placeholder="alice/qinghe-support-lora", scale=2)

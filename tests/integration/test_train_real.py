@@ -1,5 +1,6 @@
 """A real LLaMA-Factory LoRA run on the default model (a few steps, CPU)."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,32 @@ def test_merge_writes_a_full_model_that_loads(trained):
     assert folder in models.local_models(s)
     with pytest.raises(export.ExportError, match="already merged"):
         export.merge(s, store, job.id)
+
+
+def test_a_merged_run_exports_to_a_gguf_file_that_answers_as_the_model(trained):
+    """llama.cpp's converter writes the file; transformers' GGUF reader reads it back and answers as
+    the merged model does; Ollama's Modelfile names the file and the chat template."""
+    import gguf
+
+    from studio import export, runtimes
+
+    from tests.conftest import wait_done
+
+    s, store, job = trained
+    if not (export.merged_dir(s, job) / "config.json").exists():  # run alone: merge first
+        wait_done(store, export.merge(s, store, job.id).id, timeout=600, what="the merge job")
+    with pytest.raises(runtimes.LocalExportError, match="q8_0, f16"):
+        runtimes.start(s, store, job.id, outtype="q4_k_m")
+    out = wait_done(store, runtimes.start(s, store, job.id, outtype="q8_0").id, timeout=600, what="the export")
+    assert out.status == "succeeded", out.log_tail()
+    found = runtimes.result(out)
+    assert found["same_tokens"] >= 0.5 and all(a["gguf"] for a in found["answers"])
+    reader = gguf.GGUFReader(found["gguf"])
+    arch = reader.fields["general.architecture"]
+    assert bytes(arch.parts[arch.data[0]]).decode() == "llama" and "tokenizer.chat_template" in reader.fields
+    modelfile = Path(found["modelfile"]).read_text()
+    assert f"FROM ./{Path(found['gguf']).name}" in modelfile and "<|im_start|>" in modelfile
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile
 
 
 def test_probe_times_a_few_real_steps_and_projects_the_run(settings):
