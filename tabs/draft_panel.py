@@ -22,8 +22,9 @@ def build(ctx: Ctx, editor: list) -> dict:
     with gr.Accordion(L("draft_title"), open=False):
         gr.Markdown(L("draft_intro"))
         with gr.Row():
-            base = gr.Dropdown(choices=[b.name for b in ctx.kb.bases()], label=L("k_base"), scale=2)
-            model = gr.Dropdown(choices=_models(ctx), label=L("draft_model"), scale=3)
+            base = gr.Dropdown(choices=[b.name for b in ctx.kb.bases()], label=L("k_base"), allow_custom_value=True,
+                               scale=2)
+            model = gr.Dropdown(choices=_models(ctx), label=L("draft_model"), allow_custom_value=True, scale=3)
             chunks = gr.Number(value=20, precision=0, minimum=1, maximum=500, label=L("draft_chunks"), scale=1)
             per = gr.Number(value=1, precision=0, minimum=1, maximum=3, label=L("draft_per_chunk"), scale=1)
             name = gr.Textbox(label=L("draft_name"), placeholder="qinghe_docs_qa", scale=2)
@@ -32,7 +33,8 @@ def build(ctx: Ctx, editor: list) -> dict:
         go = gr.Button(L("draft_start"), variant="primary")
         state = gr.Markdown()
         with gr.Row():
-            waiting = gr.Dropdown(choices=datasets.drafts(ctx.s), label=L("draft_waiting"), scale=3)
+            waiting = gr.Dropdown(choices=datasets.drafts(ctx.s), label=L("draft_waiting"), allow_custom_value=True,
+                                  scale=3)
             open_ = gr.Button(L("draft_open"), scale=1)
 
     def start(b, choice, n, k, nm, how, request: gr.Request):

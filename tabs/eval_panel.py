@@ -39,13 +39,13 @@ def build(ctx: Ctx, run) -> dict:
     with gr.Accordion(L("evaluate_run"), open=False):
         with gr.Row():
             data = gr.Dropdown(choices=[(L("ev_held_out"), HELD_OUT)] + datasets.list_names(ctx.s), value=HELD_OUT,
-                               label=L("ev_dataset"), scale=3)
+                               label=L("ev_dataset"), allow_custom_value=True, scale=3)
             rows = gr.Number(value=20, precision=0, minimum=1, label=L("ev_rows_max"), scale=1)
             new_tokens = gr.Number(value=96, precision=0, minimum=8, label=L("ev_new_tokens"), scale=1)
         use_judge = gr.Checkbox(value=False, label=L("ev_use_judge"))
         with gr.Group(visible=False) as judge_box:
             with gr.Row():
-                judge = gr.Dropdown(choices=_judges(ctx), label=L("ev_judge"), scale=2)
+                judge = gr.Dropdown(choices=_judges(ctx), label=L("ev_judge"), allow_custom_value=True, scale=2)
                 url = gr.Textbox(label=L("ext_url"), placeholder="https://api.example.com/v1", scale=2)
                 model = gr.Textbox(label=L("ext_model"), scale=1)
                 key = gr.Textbox(label=L("ext_key"), type="password", scale=1)

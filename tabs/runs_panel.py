@@ -38,7 +38,7 @@ def build(ctx: Ctx) -> dict:
     with gr.Accordion(L("compare_runs"), open=False):
         with gr.Row():
             picked = gr.Dropdown(choices=_choices(ctx), multiselect=True, max_choices=4, label=L("runs_to_compare"),
-                                 scale=4)
+                                 allow_custom_value=True, scale=4)
             go = gr.Button(L("compare_btn"), scale=1)
         # Shown once there is a comparison: an empty chart or table says nothing.
         chart = gr.LinePlot(None, x="step", y="loss", color="series", label=L("runs_curves"), visible=False)
