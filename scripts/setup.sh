@@ -178,7 +178,8 @@ if wanted train && [ -x "$VENVS/train/bin/python" ]; then
   if [ "$(cat "$lc_dir/.studio-stamp" 2>/dev/null)" != "$lc_pin" ]; then
     log "fetching llama.cpp's GGUF converter from $lc_pin (source only)"
     lc_tmp=$(mktemp -d)
-    "$VENVS/train/bin/python" -m pip download -q --no-deps --no-binary :all: -d "$lc_tmp" "$lc_pin"
+    # --no-binary for it alone: its build tools (which pip fetches to read its metadata) stay wheels
+    "$VENVS/train/bin/python" -m pip download -q --no-deps --no-binary llama-cpp-python -d "$lc_tmp" "$lc_pin"
     rm -rf "$lc_dir" && mkdir -p "$lc_dir"
     tar -xzf "$lc_tmp"/llama_cpp_python-*.tar.gz -C "$lc_dir" --strip-components=3 --wildcards \
       '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' \

@@ -160,7 +160,8 @@ def test_the_ui_speaks_chinese(studio, browser):
         support_sample instruction input output cosine linear constant_with_warmup all q_proj v_proj k_proj
         o_proj sentence-transformers all-MiniLM-L6-v2 BAAI bge-small-zh-v1.5 bge-reranker-base
         ms-marco-MiniLM-L-6-v2 paraphrase-multilingual-MiniLM-L12-v2 cross-encoder default
-        prompt LLaMA-Factory builtin""".split())
+        prompt LLaMA-Factory builtin llama.cpp Ollama Modelfile GGUF DPO ORPO KTO SFT BLEU ROUGE beta
+        support_preference""".split())
     # Gradio's own status tracker writes "queue: 2/5 | processing | 0.4s" in English while an event
     # waits or runs (its frontend has no translation for them): not the studio's text.
     names |= {"queue", "processing"}
