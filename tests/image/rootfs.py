@@ -75,6 +75,9 @@ def build(tag: str, target: str, log: Path) -> None:
     ca = os.environ.get("PIP_CERT", "")
     if ca and Path(ca).is_file():  # this network's TLS proxy signs with its own CA
         args += ["-v", f"{ca}:/run/host-ca.crt:ro", "--build-arg", "CA_BUNDLE=/run/host-ca.crt"]
+    # The name off the last image first (its layers stay, for the cache): a build that stops early,
+    # even with status 0 (podman's on SIGTERM), leaves no old image under the name to be tested.
+    sh("podman", "untag", tag, check=False)
     with open(log, "w") as out:
         proc = subprocess.Popen(args + ["."], cwd=config.REPO, stdout=out, stderr=subprocess.STDOUT)
         BUILDS.append(proc)  # what early.stop() ends if the session ends first

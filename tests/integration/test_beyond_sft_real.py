@@ -67,11 +67,13 @@ def test_a_deployed_judge_grades_each_answer_with_the_rubric(deployed):
     assert "judge score" in [f["figure"] for f in runs.finals(store, [run, run])]
 
 
-def test_two_runs_answer_the_same_prompts_beside_the_base(deployed):
-    s, store, run, _ = deployed
-    other = wait_done(store, training.start(s, store, training.LoraForm(max_steps=2, cutoff_len=64, batch_size=2,
-                                                                        lora_rank=4, learning_rate=3e-4)).id,
-                      600, "a second run")
+def test_two_runs_answer_the_same_prompts_beside_the_base(settings):
+    from studio.jobs import JobStore
+
+    s, store = settings, JobStore(settings.home / "jobs")  # not the shared run's store: it keeps one adapter
+    run, other = (wait_done(store, training.start(s, store, training.LoraForm(
+        max_steps=2, cutoff_len=64, batch_size=2, lora_rank=rank, learning_rate=3e-4)).id, 600, "a run")
+        for rank in (8, 4))
     jobs = runs.pick(store, [run.id, other.id])
     table = {r["setting"]: r for r in runs.settings(jobs)}
     assert table["lora_rank"]["differs"] and not table["dataset"]["differs"]
