@@ -194,6 +194,8 @@ fi
 # before a run fails. Asked again when the environment, the probe or the shipped configs change.
 for name in train serve; do
   wanted "$name" && [ -x "$VENVS/$name/bin/python" ] || continue
+  # The image builds its environments before its source is copied in; it asks once the source is.
+  [ -f "$ROOT/studio/models/envprobe.py" ] || continue
   probe_stamp=$(cat "$VENVS/$name/.studio-stamp" "$ROOT/studio/models/envprobe.py" "$ROOT"/assets/configs/*.json | sha256sum | cut -c1-16)
   if [ "$(cat "$VENVS/$name/.studio-support-stamp" 2>/dev/null)" != "$probe_stamp" ]; then
     log "asking the $name environment which models it can handle"
