@@ -202,7 +202,8 @@ for name in train serve; do
     if "$VENVS/$name/bin/python" -I "$ROOT/studio/models/envprobe.py" "$name" "$ROOT/assets/configs" \
          > "$VENVS/$name/.studio-support.json.tmp" 2>/dev/null; then
       mv "$VENVS/$name/.studio-support.json.tmp" "$VENVS/$name/.studio-support.json"
-      echo "$probe_stamp" > "$VENVS/$name/.studio-support-stamp"
+      # an answer that is only an error (a top-level "error") is kept to be shown, and asked again
+      grep -q '^ "error"' "$VENVS/$name/.studio-support.json" || echo "$probe_stamp" > "$VENVS/$name/.studio-support-stamp"
     else  # the studio then says "not checked" rather than guess
       rm -f "$VENVS/$name/.studio-support.json.tmp"
       echo "could not ask the $name environment; the Models tab will say so" >&2

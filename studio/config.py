@@ -110,6 +110,9 @@ class Settings:
     # The largest file an upload, an import or a zip's contents may be (MiB): bigger ones are
     # refused with this figure in the message, before anything is written.
     upload_max_mib: int = 512
+    # The largest file the page offers as a download (an exported GGUF, MiB): the page hashes and
+    # copies a file each time it shows it, so bigger ones are named by their path instead.
+    download_max_mib: int = 2048
     # Sign-in (studio/core/auth.py). Empty: none on loopback, required anywhere else; "none":
     # open on purpose, with a warning banner.
     auth: str = ""

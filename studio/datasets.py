@@ -55,13 +55,13 @@ def list_names(s: config.Settings) -> list[str]:
     return sorted(p.stem for p in folder(s).glob("*.json") if p.name != "dataset_info.json")
 
 
-def free_name(s: config.Settings, wanted: str) -> str:
-    """A valid dataset name close to `wanted` (a file's stem) that no saved dataset has: what an
-    import offers to save as, so one click cannot overwrite another dataset."""
+def free_name(s: config.Settings, wanted: str, also: set[str] = frozenset()) -> str:
+    """A valid dataset name close to `wanted` (a file's stem) that no saved dataset has (nor any
+    name in `also`): what an import offers to save as, so one click cannot overwrite another dataset."""
     base = re.sub(r"[^A-Za-z0-9_\-]+", "_", wanted or "").strip("_-")[:56] or "imported"
     if not base[0].isalnum():
         base = "d" + base
-    taken = set(list_names(s))
+    taken = set(list_names(s)) | set(also)
     name, n = base, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1
@@ -112,7 +112,7 @@ def save(s: config.Settings, name: str, fmt: str, records: list[dict]) -> Path:
                                     "under the data root) and save again.",
                                     f"未保存：写入 {path.name} 时出错（{e.strerror or e}）。已保存的数据集没有变化；"
                                     "请释放一些磁盘空间（数据目录下旧的训练任务和检查点），再保存一次。")) from e
-        (d / ".drafts" / f"{name}.json").unlink(missing_ok=True)  # a reviewed draft is a dataset now
+        _reviewed(d, name)
         try:
             _register(d)
         except OSError as e:
@@ -213,6 +213,16 @@ def info_entry(fmt: str, file_name: str) -> dict:
 def drafts(s: config.Settings) -> list[str]:
     """Drafts waiting for review. Not registered for LLaMA-Factory: nobody trains on them unread."""
     return sorted(p.stem for p in (folder(s) / ".drafts").glob("*.json"))
+
+
+def _reviewed(d: Path, name: str) -> None:
+    """A draft saved as a dataset leaves the waiting list; its file is kept in .drafts/reviewed
+    (the save may have been of other rows under the draft's name)."""
+    draft = d / ".drafts" / f"{name}.json"
+    if draft.exists():
+        done = d / ".drafts" / "reviewed"
+        done.mkdir(exist_ok=True)
+        draft.replace(done / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json")
 
 
 def load_draft(s: config.Settings, name: str) -> tuple[str, list[dict]]:

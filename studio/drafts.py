@@ -30,10 +30,17 @@ def start(s: config.Settings, store: JobStore, kb, base: str, base_url: str, mod
     if not 1 <= int(max_chunks) <= 500 or not 1 <= int(per_chunk) <= 3:
         raise DraftError(Said("Draft from 1 to 500 chunks, 1 to 3 questions each.",
                               "请从 1 到 500 个文本块生成，每块 1 到 3 个问题。"))
-    name = datasets.check_name(name or datasets.free_name(s, f"{base}_qa"))
+    # a draft waiting for review, or one still being written, keeps its name
+    drafting = {j.spec.get("draft") for j in store.list(kind="draft", status=("queued", "running"))}
+    waiting = set(datasets.drafts(s)) | drafting
+    name = datasets.check_name(name or datasets.free_name(s, f"{base}_qa", also=waiting))
     if name in datasets.list_names(s):
         raise DraftError(Said(f"A dataset named '{name}' exists: pick another name for the draft.",
                               f"已有名为 '{name}' 的数据集：请给草稿换一个名字。"))
+    if name in waiting:
+        raise DraftError(Said(f"A draft named '{name}' is waiting for review or being written: open it, "
+                              "or pick another name.",
+                              f"名为 '{name}' 的草稿正在等待审阅或正在生成：请先打开它，或换一个名字。"))
     chunks = []
     for doc, _ in kb.documents(base):
         for c in kb.chunks(doc, base):

@@ -98,7 +98,8 @@ def start(s: config.Settings, store: JobStore, train_job_id: str, dataset: str =
         env["STUDIO_JUDGE_KEY"] = judge.api_key
     spec = {"train_job": run.id, "dataset": dataset or "held-out", "judge": judge.model if judge else None}
     return store.launch("eval", f"eval {run.name}", [s.train_python, "-I", str(EVALUATOR), str(folder / "request.json")],
-                        spec=spec, env=env, job_id=job_id, folder=folder, owner=user)
+                        spec=spec, env=env, job_id=job_id, folder=folder, owner=user,
+                        needs=training.inference_needs(store, [run]))
 
 
 def _check_judge(judge: Judge) -> None:
@@ -137,7 +138,7 @@ def latest(store: JobStore, train_job_id: str) -> dict | None:
     for job in runs_evaluations(store, train_job_id):
         found = scores(job) if job.status == "succeeded" else None
         if found:
-            return found
+            return {**found, "dataset": job.spec.get("dataset", "")}
     return None
 
 

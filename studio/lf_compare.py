@@ -45,9 +45,12 @@ def main():
                               AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval())
         return loaded[folder]
 
-    if req.get("base"):
-        tokenizer, model = base_model(req["runs"][0]["model"])
-        cols["base"] = answers(model, tokenizer, prompts, n, "base")
+    if req.get("base"):  # a full fine-tune's "model" is the tuned one: its base is named apart
+        bases = sorted({r.get("base") or r["model"] for r in req["runs"]})
+        for folder in bases:
+            tokenizer, model = base_model(folder)
+            name = "base" if len(bases) == 1 else f"base {folder.rstrip('/').rsplit('/', 1)[-1]}"
+            cols[name] = answers(model, tokenizer, prompts, n, name)
     for run in sorted(req["runs"], key=lambda r: r["model"]):
         tokenizer, model = base_model(run["model"])
         tuned = PeftModel.from_pretrained(model, run["adapter"]).eval() if run.get("adapter") else model

@@ -102,6 +102,8 @@ def judge(req: dict, question: str, reference: str, answer: str) -> tuple[int | 
             return None, f"the judge answered HTTP {e.code}"
         except OSError as e:
             return None, f"the judge could not be reached: {e}"
+        except (ValueError, KeyError, IndexError, TypeError):  # a proxy's page, a cut-off reply
+            return None, "the judge's reply was not a chat completion"
         try:
             grade = json.loads(text)
             return max(1, min(5, int(grade["score"]))), str(grade.get("reason", "")).strip()
@@ -111,13 +113,29 @@ def judge(req: dict, question: str, reference: str, answer: str) -> tuple[int | 
     return None, "the judge gave no grade"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # The studio checked the judge's address when the job was asked for; a redirect would take the
+    # request (and its key) to an address nobody checked, such as a cloud's metadata service.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _post(url: str, body: dict) -> str:
     headers = {"Content-Type": "application/json"}
     if os.environ.get("STUDIO_JUDGE_KEY"):
         headers["Authorization"] = f"Bearer {os.environ['STUDIO_JUDGE_KEY']}"
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
-    with urllib.request.urlopen(request, timeout=120) as r:
+    with _OPENER.open(request, timeout=120) as r:
         return json.loads(r.read())["choices"][0]["message"]["content"] or ""
+
+
+def save(folder: Path, scores: dict) -> None:
+    tmp = folder / "scores.json.tmp"
+    tmp.write_text(json.dumps(scores, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(folder / "scores.json")
 
 
 def main(argv: list[str]) -> int:
@@ -140,6 +158,8 @@ def main(argv: list[str]) -> int:
     for key in ("bleu-4", "rouge-1", "rouge-2", "rouge-l"):
         if f"predict_{key}" in pred:
             scores[key] = pred[f"predict_{key}"]
+    scores["samples"] = samples
+    save(folder, scores)  # loss and BLEU/ROUGE are kept whatever becomes of the judge
     if req.get("judge"):
         for n, s in enumerate(samples):
             progress(folder, "judge", n, len(samples))
@@ -147,8 +167,7 @@ def main(argv: list[str]) -> int:
         graded = [s["score"] for s in samples if s["score"] is not None]
         scores["judge"] = {"model": req["judge"]["model"], "rubric": req["judge"]["rubric"],
                            "mean": sum(graded) / len(graded) if graded else None, "graded": len(graded)}
-    scores["samples"] = samples
-    (folder / "scores.json").write_text(json.dumps(scores, ensure_ascii=False, indent=1), encoding="utf-8")
+        save(folder, scores)
     progress(folder, "done", len(rows), len(rows))
     return 0
 

@@ -8,8 +8,10 @@ request: {"model": merged folder, "out": export folder, "name", "outtype": f16|q
    <name>-<outtype>.gguf.
 2. The file is read back through transformers' GGUF loader, an independent reader, and its answer
    to two prompts compared with the merged model's, greedy (verify.json): a file that does not
-   answer as the model it came from fails the job.
-3. Ollama's Modelfile is written beside it (the studio fills in the chat template).
+   answer as the model it came from fails the job. One model in memory at a time, in float32 up to
+   BIG parameters (bfloat16 above: an 8B model would need 32 GB for each copy otherwise).
+3. Ollama's Modelfile is written beside it (the studio fills in the chat template) once the check
+   passes; verify.json goes to the job's folder, and beside the file only then.
 Standard library and the environment's transformers and gguf.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 from pathlib import Path
 
 PROMPTS = ["What is the capital of France?", "保修期是多久？"]
+BIG = 2_000_000_000
 
 
 def convert(req: dict, target: Path) -> None:
@@ -38,16 +41,21 @@ def verify(req: dict, target: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(req["model"])
-    ref = AutoModelForCausalLM.from_pretrained(req["model"], dtype=torch.float32).eval()
-    got = AutoModelForCausalLM.from_pretrained(str(target.parent), gguf_file=target.name, dtype=torch.float32).eval()
-    rows = []
-    for p in PROMPTS:
-        ids = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                      return_tensors="pt", return_dict=True)
-        n = ids["input_ids"].shape[1]
+    prompts = [tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                       return_tensors="pt", return_dict=True) for p in PROMPTS]
+
+    def answers(model) -> list:
         with torch.no_grad():
-            a = ref.generate(**ids, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)[0, n:]
-            b = got.generate(**ids, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)[0, n:]
+            return [model.generate(**ids, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)
+                    [0, ids["input_ids"].shape[1]:] for ids in prompts]
+
+    ref = AutoModelForCausalLM.from_pretrained(req["model"], dtype=torch.float32 if not req.get("big") else torch.bfloat16)
+    want = answers(ref.eval())
+    del ref
+    got = AutoModelForCausalLM.from_pretrained(str(target.parent), gguf_file=target.name,
+                                               dtype=torch.float32 if not req.get("big") else torch.bfloat16)
+    rows = []
+    for p, a, b in zip(PROMPTS, want, answers(got.eval())):
         same = sum(int(x == y) for x, y in zip(a.tolist(), b.tolist())) / max(len(a), len(b), 1)
         rows.append({"prompt": p, "model": tok.decode(a, skip_special_tokens=True),
                      "gguf": tok.decode(b, skip_special_tokens=True), "same_tokens": round(same, 3)})
@@ -62,12 +70,33 @@ def main(argv: list[str]) -> int:
     target = out / f"{req['name']}-{req['outtype']}.gguf"
     convert(req, target)
     print("read back through transformers' GGUF loader", flush=True)
+    req["big"] = params(req["model"]) > BIG
     found = verify(req, target)
-    (out / "verify.json").write_text(json.dumps(found, ensure_ascii=False, indent=1), encoding="utf-8")
-    (out / "Modelfile").write_text(req["modelfile"].replace("{gguf}", target.name), encoding="utf-8")
+    text = json.dumps(found, ensure_ascii=False, indent=1)
+    (Path(argv[0]).parent / "verify.json").write_text(text, encoding="utf-8")
     print(f"same greedy tokens as the merged model: {found['same_tokens']:.0%}", flush=True)
-    # 16- and 32-bit files answer as the model does; 8-bit may drift a token or two in a long answer
-    return 0 if found["same_tokens"] >= (0.99 if req["outtype"] != "q8_0" else 0.5) else 3
+    # 16- and 32-bit files answer as the model does; 8-bit (or a check in bfloat16) may drift a
+    # token or two in a long answer
+    if found["same_tokens"] < (0.99 if req["outtype"] != "q8_0" and not req["big"] else 0.5):
+        return 3
+    (out / "Modelfile").write_text(req["modelfile"].replace("{gguf}", target.name), encoding="utf-8")
+    (out / "verify.json").write_text(text, encoding="utf-8")
+    return 0
+
+
+def params(folder: str) -> int:
+    """The model's parameter count from its safetensors headers (no weights read)."""
+    from safetensors import safe_open
+
+    total = 0
+    for f in Path(folder).glob("*.safetensors"):
+        with safe_open(str(f), "pt") as st:
+            for k in st.keys():
+                n = 1
+                for d in st.get_slice(k).get_shape():
+                    n *= d
+                total += n
+    return total
 
 
 if __name__ == "__main__":

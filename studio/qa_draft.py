@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -137,27 +137,30 @@ def main(argv: list[str]) -> int:
     draft = quoted if req.get("answers", "quote") == "quote" else written
     rows, dropped, failed = [], 0, 0
     chunks = req["chunks"]
-    for i, chunk in enumerate(chunks):
-        write(folder, "progress.json", {"done": i, "total": len(chunks), "rows": len(rows), "dropped": dropped})
-        try:
-            pairs, lost = draft(req, chunk)
-        except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
-            failed += 1
-            print(f"chunk {i + 1} ({chunk['source'].splitlines()[0]}): {e}", flush=True)
-            if failed >= 3 and not rows:
-                print("the model did not answer three times: stopping", file=sys.stderr)
-                return 1
-            continue
-        dropped += lost
-        rows += [{"instruction": p["question"], "input": "", "output": p["answer"], "source": chunk["source"]}
-                 for p in pairs]
-        write(folder, "rows.json", rows)
-        print(f"chunk {i + 1}/{len(chunks)}: {len(rows)} rows, {dropped} dropped", flush=True)
-    write(folder, "rows.json", rows)
-    if rows:  # the draft the dataset editor lists for review
-        draft_path = Path(req["draft_path"])
-        draft_path.parent.mkdir(parents=True, exist_ok=True)
-        write(draft_path.parent, draft_path.name, rows)
+    # a cancel (SIGTERM) ends the loop through the finally below: the rows drafted so far are kept
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        for i, chunk in enumerate(chunks):
+            write(folder, "progress.json", {"done": i, "total": len(chunks), "rows": len(rows), "dropped": dropped})
+            try:
+                pairs, lost = draft(req, chunk)
+            except Exception as e:  # one odd reply (no choices, a proxy's page) costs its chunk alone
+                failed += 1
+                print(f"chunk {i + 1} ({chunk['source'].splitlines()[0]}): {type(e).__name__}: {e}", flush=True)
+                if failed >= 3 and not rows:
+                    print("the model did not answer three times: stopping", file=sys.stderr)
+                    return 1
+                continue
+            dropped += lost
+            rows += [{"instruction": p["question"], "input": "", "output": p["answer"], "source": chunk["source"]}
+                     for p in pairs]
+            write(folder, "rows.json", rows)
+            print(f"chunk {i + 1}/{len(chunks)}: {len(rows)} rows, {dropped} dropped", flush=True)
+    finally:
+        if rows:  # the draft the dataset editor lists for review
+            draft_path = Path(req["draft_path"])
+            draft_path.parent.mkdir(parents=True, exist_ok=True)
+            write(draft_path.parent, draft_path.name, rows)
     write(folder, "progress.json", {"done": len(chunks), "total": len(chunks), "rows": len(rows),
                                     "dropped": dropped, "failed": failed})
     return 0

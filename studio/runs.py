@@ -76,6 +76,8 @@ def finals(store: JobStore, jobs: list[Job]) -> list[dict]:
             ("final eval loss", [last([c for c in p["curves"] if c["series"] == "eval"], "loss") for p in prog]),
             ("reward margin", [last([r for r in p["rewards"] if r["series"] == "margin"], "value") for p in prog]),
             ("time", [p["elapsed"] for p in prog])]
+    # each run's latest evaluation, whatever it scored: the rows say on what
+    rows.append(("scored on", [s.get("dataset", "") for s in scores]))
     for key in ("perplexity", "bleu-4", "rouge-l"):
         rows.append((key, [round(s[key], 3) if isinstance(s.get(key), (int, float)) else "" for s in scores]))
     rows.append(("judge score", [round(s["judge"]["mean"], 2) if (s.get("judge") or {}).get("mean") else ""
@@ -98,13 +100,14 @@ def answer(s: config.Settings, store: JobStore, ids: list[str], prompts: list[st
             raise RunsError(Said(f"{job.name} has saved no model yet: wait for it, or leave it out.",
                                  f"{job.name} 还没有保存模型：请等它训练完成，或不选它。"))
         runs.append({"name": short(job.name), "model": job.spec["model"] if adapter else str(whole.parent),
-                     "adapter": str(adapter) if adapter else None})
+                     "adapter": str(adapter) if adapter else None, "base": job.spec["model"]})
     job_id, folder = store.new_folder("compare")
     req = {"runs": runs, "base": True, "prompts": prompts, "max_new_tokens": int(max_new_tokens)}
     (folder / "request.json").write_text(json.dumps(req, ensure_ascii=False), encoding="utf-8")
     cmd = [s.train_python, "-I", str(COMPARER), str(folder / "request.json"), str(folder / "result.json")]
     return store.launch("compare", f"compare {len(jobs)} runs", cmd, spec={"runs": [j.id for j in jobs]},
-                        env=training.train_env(s, folder), job_id=job_id, folder=folder, owner=user)
+                        env=training.train_env(s, folder), job_id=job_id, folder=folder, owner=user,
+                        needs=training.inference_needs(store, jobs))
 
 
 def answers(job: Job) -> list[dict] | None:

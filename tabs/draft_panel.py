@@ -8,6 +8,7 @@ import pandas as pd
 
 from studio import datasets, drafts, formats, serving
 from studio.jobs import JobError
+from studio.kbreaders import KnowledgeError
 from tabs.context import KEEP, Ctx, Problem, user
 from tabs.i18n import L, msg, said, status
 
@@ -46,7 +47,7 @@ def build(ctx: Ctx, editor: list) -> dict:
             drafts.start(ctx.s, ctx.store, ctx.kb, b or "", serving.base_url(job), served,
                              serving.api_key(job) or "", (nm or "").strip(), int(n or 0), int(k or 0),
                              how or "quote", user=user(request))
-        except (drafts.DraftError, datasets.DatasetError, JobError) as e:
+        except (drafts.DraftError, datasets.DatasetError, KnowledgeError, JobError) as e:
             raise Problem(said(request, e))
         return view(request)
 

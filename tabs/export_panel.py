@@ -40,7 +40,8 @@ def build(ctx: Ctx, run) -> dict:
         text = head + "\n\n" + msg(request, "gguf_done", same=found["same_tokens"] * 100,
                                    mib=found["bytes"] / 2**20, gguf=found["gguf"], modelfile=found["modelfile"],
                                    folder=found["gguf"].rsplit("/", 1)[0], name=found["file"].rsplit("-", 1)[0].lower())
-        return text, gr.update(visible=True, value=[found["gguf"], found["modelfile"]]), key
+        small = found["bytes"] <= ctx.s.download_max_mib << 20  # a bigger one is named by its path above
+        return text, gr.update(visible=True, value=[found["gguf"]] * small + [found["modelfile"]]), key
 
     def start(job_id, kind, last, request: gr.Request):
         try:

@@ -50,7 +50,7 @@ TUNE = {
     "rf_status": ("status", "状态"), "rf_steps": ("steps", "步数"), "rf_final loss": ("final loss", "最终训练损失"),
     "rf_final eval loss": ("final eval loss", "最终验证损失"), "rf_reward margin": ("reward margin", "奖励差值"),
     "rf_time": ("time", "用时"), "rf_perplexity": ("perplexity", "困惑度"), "rf_bleu-4": ("BLEU-4", "BLEU-4"),
-    "rf_rouge-l": ("ROUGE-L", "ROUGE-L"), "rf_judge score": ("judge score (1-5)", "评审得分（1-5）"),
+    "rf_rouge-l": ("ROUGE-L", "ROUGE-L"), "rf_scored on": ("scored on", "评估所用数据"), "rf_judge score": ("judge score (1-5)", "评审得分（1-5）"),
     # Train tab: evaluation
     "evaluate_run": ("Evaluate this run", "评估这个任务"),
     "ev_dataset": ("Rows to score", "评估数据"),

@@ -289,7 +289,7 @@ def build(ctx: Ctx) -> dict:
     def do_resume(job_id, checkpoint, request: gr.Request):
         try:
             job = training.resume(ctx.s, ctx.store, job_id, checkpoint, user=user(request))
-        except (training.TrainError, JobError) as e:
+        except (training.TrainError, ValueError, JobError) as e:
             raise Problem(said(request, e))
         gr.Info(msg(request, "m_train_started", name=job.name))
         return gr.update(choices=_runs(ctx, request), value=job.id)

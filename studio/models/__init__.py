@@ -21,7 +21,7 @@ class ModelError(ValueError):
 
 def template_for(path: Path) -> str:
     """LLaMA-Factory template for a model folder: its catalog entry by name, else from model_type."""
-    found = catalog.entry(Path(path).name)
+    found = catalog.entry(Path(path).name) or catalog.derived(Path(path).name)
     return found.template if found else catalog.template_by_type(read_config(path))
 
 

@@ -67,6 +67,14 @@ def entry(name: str) -> CatalogEntry | None:
     return next((e for e in CATALOG if name in (e.repo_id.lower(), e.repo_id.split("/")[1].lower())), None)
 
 
+def derived(name: str) -> CatalogEntry | None:
+    """The entry a merged or fully tuned model came from: the studio names those folders
+    <base folder>-<run>, and the base's template is theirs (model_type alone can mislead)."""
+    name = str(name).lower()
+    found = [e for e in CATALOG if name.startswith(e.repo_id.split("/")[1].lower() + "-")]
+    return max(found, key=lambda e: len(e.repo_id), default=None)
+
+
 def template_by_type(cfg: dict) -> str:
     return BY_TYPE.get(cfg.get("model_type", ""), "default")
 

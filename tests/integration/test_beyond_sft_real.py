@@ -63,8 +63,9 @@ def test_a_deployed_judge_grades_each_answer_with_the_rubric(deployed):
     assert scores["rows"] == 3 and len(graded) >= 2, scores["samples"]
     assert all(1 <= x["score"] <= 5 and x["reason"] for x in graded)
     assert scores["judge"]["model"] == dep.spec["served_name"] and scores["judge"]["rubric"] == evaluate.RUBRIC
-    assert evaluate.latest(store, run.id) == scores  # kept with the run, shown in its comparison
-    assert "judge score" in [f["figure"] for f in runs.finals(store, [run, run])]
+    assert evaluate.latest(store, run.id) == {**scores, "dataset": datasets.SAMPLE_NAME}  # kept with the run
+    figures = {f["figure"]: f for f in runs.finals(store, [run, run])}
+    assert "judge score" in figures and figures["scored on"]["values"][0] == datasets.SAMPLE_NAME
 
 
 def test_two_runs_answer_the_same_prompts_beside_the_base(settings):

@@ -91,3 +91,7 @@ def test_a_folder_gets_its_template_from_its_model_type(settings, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(models.catalog_config("Qwen/Qwen3-0.6B")))
     assert models.template_for(folder) == "qwen3"
+    merged = tmp_path / "SmolLM2-135M-Instruct-lora-20261204-1"  # a merge or a full run: <base>-<run>
+    merged.mkdir()
+    (merged / "config.json").write_text(json.dumps({"model_type": "llama"}))  # llama alone says llama3
+    assert models.template_for(merged) == "smollm2"
