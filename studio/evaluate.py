@@ -14,6 +14,7 @@ from studio.jobs import Job, JobStore
 from studio.words import Said, zh
 
 EVALUATOR = Path(__file__).with_name("lf_eval.py")
+HELD_OUT = "(held-out)"  # an evaluation's "dataset" when it scored the run's own split: no dataset name has brackets
 RUBRIC = ("You grade a customer-support answer against a reference answer. 5: states the reference's "
           "facts correctly and nothing false. 4: correct but misses a detail. 3: partly correct. 2: mostly "
           "wrong or off the question. 1: wrong or empty. Judge facts, not style or language.")
@@ -96,7 +97,7 @@ def start(s: config.Settings, store: JobStore, train_job_id: str, dataset: str =
     env = training.train_env(s, folder)
     if judge is not None and judge.api_key:
         env["STUDIO_JUDGE_KEY"] = judge.api_key
-    spec = {"train_job": run.id, "dataset": dataset or "held-out", "judge": judge.model if judge else None}
+    spec = {"train_job": run.id, "dataset": dataset or HELD_OUT, "judge": judge.model if judge else None}
     return store.launch("eval", f"eval {run.name}", [s.train_python, "-I", str(EVALUATOR), str(folder / "request.json")],
                         spec=spec, env=env, job_id=job_id, folder=folder, owner=user,
                         needs=training.inference_needs(store, [run]))

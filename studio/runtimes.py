@@ -93,8 +93,14 @@ def start(s: config.Settings, store: JobStore, train_job_id: str, outtype: str =
 def result(job: Job) -> dict | None:
     """A finished export: the check's figures and the files to take away."""
     out = Path(job.spec["out"])
-    try:  # this job's own check: a later export of the same run writes another
-        found = json.loads((job.folder / "verify.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    # this job's own check (a later export of the same run writes another); an export made before
+    # the check was kept with its job has it in the export folder only
+    for path in (job.folder / "verify.json", out / "verify.json"):
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+            break
+        except (OSError, ValueError):
+            continue
+    else:
         return None
     return {**found, "gguf": str(out / found["file"]), "modelfile": str(out / "Modelfile")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from studio import runs
+from studio import evaluate, runs
 from studio.jobs import JobError
 from tabs.charts import plot, table
 from tabs.context import KEEP, Ctx, Problem, user
@@ -23,10 +23,12 @@ def _marked(rows: list[dict], names: list[str], key: str, request) -> gr.update:
     def name(r):  # a figure's name in the page's language; a setting keeps the YAML's name
         return msg(request, "rf_" + r[key]) if key == "figure" else r[key]
 
-    def values(r):  # as text: a styled frame would print 0.0005 as 0.000500
-        return [status(request, v) if r.get(key) == "status" else str(v) for v in r["values"]]
+    def value(r, v):  # as text: a styled frame would print 0.0005 as 0.000500
+        if r.get(key) == "status":
+            return status(request, v)
+        return msg(request, "ev_held_out") if r.get(key) == "scored on" and v == evaluate.HELD_OUT else str(v)
 
-    frame = pd.DataFrame([[name(r), *values(r)] for r in rows], columns=[head, *names])
+    frame = pd.DataFrame([[name(r), *[value(r, v) for v in r["values"]]] for r in rows], columns=[head, *names])
     if key != "setting":
         return frame
     differs = [r["differs"] for r in rows]

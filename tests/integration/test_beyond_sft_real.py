@@ -48,6 +48,7 @@ def test_held_out_rows_score_the_loss_the_trainer_logged_for_them(settings):
     assert scores["perplexity"] == pytest.approx(math.exp(scores["eval_loss"]))
     assert all(k in scores for k in ("bleu-4", "rouge-1", "rouge-2", "rouge-l"))
     assert len(scores["samples"]) == scores["rows"] and all(x["answer"] for x in scores["samples"])
+    assert evaluate.latest(store, run.id)["dataset"] == evaluate.HELD_OUT  # the comparison names the split
 
 
 def test_a_deployed_judge_grades_each_answer_with_the_rubric(deployed):

@@ -164,3 +164,17 @@ def test_a_model_folder_carrying_code_is_not_exported(settings, tmp_path):
     with pytest.raises(runtimes.LocalExportError, match="carries code of its own") as e:
         runtimes.start(settings, store, job.id)
     assert "自己的代码" in e.value.args[0].zh
+
+
+def test_an_export_shows_its_own_check_and_one_made_before_checks_were_kept_still_shows(settings, tmp_path):
+    store = JobStore(settings.home / "jobs")
+    out = tmp_path / "Mine-gguf"
+    out.mkdir()
+    (out / "verify.json").write_text(json.dumps({"file": "old-q8_0.gguf", "same_tokens": 1.0}))
+    old = store.launch("gguf", "gguf old", ["true"], spec={"out": str(out)})
+    assert runtimes.result(old)["gguf"] == str(out / "old-q8_0.gguf")  # from the export folder
+    new = store.launch("gguf", "gguf new", ["true"], spec={"out": str(out)})
+    (new.folder / "verify.json").write_text(json.dumps({"file": "new-f16.gguf", "same_tokens": 1.0}))
+    assert runtimes.result(new)["gguf"] == str(out / "new-f16.gguf")  # its own, not the folder's latest
+    (out / "verify.json").unlink()
+    assert runtimes.result(old) is None
