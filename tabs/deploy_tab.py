@@ -6,7 +6,7 @@ import time
 
 import gradio as gr
 
-from studio import launchplan, models, owners, proxy, serving, telemetry, training
+from studio import clientcode, launchplan, models, owners, proxy, serving, telemetry, training
 from studio.jobs import JobError
 from tabs import bench_panel, confirm
 from tabs.charts import plot
@@ -63,7 +63,7 @@ def view(ctx: Ctx, job_id: str | None, request: gr.Request | None = None):
                   hit=f"{t['prefix_hit_pct']:.0f}%" if t.get("prefix_hit_pct") is not None else "-")
     # Callers outside reach a deployment only through the studio's own port (the proxy).
     url = proxy.public_base(ctx.s, dict(request.headers)) if request is not None else serving.base_url(job)
-    return (text, url, serving.snippet(job, url), job.log_tail(6000), speed, load, numbers)
+    return (text, url, clientcode.snippet(job, url), job.log_tail(6000), speed, load, numbers)
 
 
 def build(ctx: Ctx) -> dict:

@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client
 from openai import AuthenticationError, OpenAI
 
-from studio import serving
+from studio import clientcode, serving
 
 from tests.conftest import RunningStudio, wait_for
 
@@ -60,8 +60,8 @@ def test_a_deployment_answers_through_the_studios_port(trained, models_dir):
 
         # The Deploy tab shows the proxy's address, and its snippets run as printed.
         shown = Client(app.url, verbose=False).predict(job.id, api_name="/deploy_status")
-        assert shown[1] == url and shown[2].strip() == serving.snippet(job, url).strip() and key not in shown[2]
-        parts = serving.snippets(job, url)
+        assert shown[1] == url and shown[2].strip() == clientcode.snippet(job, url).strip() and key not in shown[2]
+        parts = clientcode.snippets(job, url)
         env = {**os.environ, "STUDIO_API_KEY": key}
         py = subprocess.run([sys.executable, "-c", parts["python"]], env=env, capture_output=True,
                             text=True, timeout=300)

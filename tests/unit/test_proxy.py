@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
-from studio import config, proxy, serving
+from studio import clientcode, config, proxy, serving
 from studio.jobs import JobStore
 
 from tests.conftest import wait_for
@@ -253,7 +253,7 @@ def test_a_restarted_deployment_takes_the_request_its_old_port_refused(world):
 
 def test_the_printed_snippets_run_against_the_proxy(world):
     job = world["jobs"][3]
-    parts = serving.snippets(job, world["open"] + "/v1")
+    parts = clientcode.snippets(job, world["open"] + "/v1")
     assert KEY not in "".join(parts.values())
     assert all(p.startswith("# export STUDIO_API_KEY=") for p in parts.values())
     env = {"PATH": "/usr/bin:/bin", "STUDIO_API_KEY": KEY}
@@ -267,7 +267,7 @@ def test_the_printed_snippets_run_against_the_proxy(world):
     bad = subprocess.run(["bash", "-c", parts["curl"]], env={**env, "STUDIO_API_KEY": "no"},
                          capture_output=True, text=True, timeout=60)
     assert "invalid_api_key" in bad.stdout
-    keyless = serving.snippets(world["jobs"][2], "http://x/v1")
+    keyless = clientcode.snippets(world["jobs"][2], "http://x/v1")
     assert "Authorization" not in keyless["curl"] and 'api_key="EMPTY"' in keyless["python"]
     assert "STUDIO_API_KEY" not in "".join(keyless.values())
 

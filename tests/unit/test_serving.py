@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import serving
+from studio import clientcode, serving
 from studio.jobs import Job, JobStore
 
 
@@ -62,7 +62,7 @@ def test_snippet_and_url(tmp_path):
               started=0, finished=None, exit_code=None, error=None)
     assert serving.base_url(job) == "http://127.0.0.1:8001/v1"
     assert serving.served_models(job) == ["m", "lora-1"]
-    code = serving.snippet(job)
+    code = clientcode.snippet(job)
     assert 'base_url="http://127.0.0.1:8001/v1"' in code and "curl http://127.0.0.1:8001/v1" in code
     compile(code.split("# curl")[0], "snippet", "exec")  # the Python parts are valid Python
     assert 'OpenAILike(model="m", api_base="http://127.0.0.1:8001/v1"' in code
