@@ -45,6 +45,13 @@ def modelfile(template: str, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tokenizer_maps(folder: Path) -> bool:
+    try:
+        return "auto_map" in json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
 def _source(s: config.Settings, store: JobStore, train_job_id: str) -> tuple[Job, Path]:
     job = store.get(train_job_id)
     if job is None or job.kind != "train":
@@ -57,8 +64,9 @@ def _source(s: config.Settings, store: JobStore, train_job_id: str) -> tuple[Job
                                  "and Ollama run whole models, not adapters.",
                                  f"请先把 {job.name} 合并成完整模型（“合并为完整模型”）：llama.cpp 和 Ollama 运行的是"
                                  "完整模型，而不是适配器。"))
-    if any(folder.glob("*.py")) or "auto_map" in models.read_config(folder):
-        # llama.cpp's converter loads some families' tokenizers with trust_remote_code on
+    # llama.cpp's converter loads some families' tokenizers with trust_remote_code on (the job runs
+    # offline, so only code inside the folder could run: refuse any)
+    if any(folder.glob("*.py")) or "auto_map" in models.read_config(folder) or _tokenizer_maps(folder):
         raise LocalExportError(Said(f"{folder.name} carries code of its own (.py files or auto_map): the converter "
                                     "would run it, so the studio does not export it.",
                                     f"{folder.name} 带有自己的代码（.py 文件或 auto_map）：转换程序会执行这些代码，"

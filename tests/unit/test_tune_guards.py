@@ -164,6 +164,10 @@ def test_a_model_folder_carrying_code_is_not_exported(settings, tmp_path):
     with pytest.raises(runtimes.LocalExportError, match="carries code of its own") as e:
         runtimes.start(settings, store, job.id)
     assert "自己的代码" in e.value.args[0].zh
+    (out / "config.json").write_text(json.dumps({"model_type": "qwen2"}))  # the code named by the tokenizer alone
+    (out / "tokenizer_config.json").write_text(json.dumps({"auto_map": {"AutoTokenizer": ["org/x--t.Tok", None]}}))
+    with pytest.raises(runtimes.LocalExportError, match="carries code of its own"):
+        runtimes.start(settings, store, job.id)
 
 
 def test_an_export_shows_its_own_check_and_one_made_before_checks_were_kept_still_shows(settings, tmp_path):
