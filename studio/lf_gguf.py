@@ -49,11 +49,11 @@ def verify(req: dict, target: Path) -> dict:
             return [model.generate(**ids, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)
                     [0, ids["input_ids"].shape[1]:] for ids in prompts]
 
-    ref = AutoModelForCausalLM.from_pretrained(req["model"], dtype=torch.float32 if not req.get("big") else torch.bfloat16)
+    dtype = torch.bfloat16 if req.get("big") else torch.float32
+    ref = AutoModelForCausalLM.from_pretrained(req["model"], dtype=dtype)
     want = answers(ref.eval())
     del ref
-    got = AutoModelForCausalLM.from_pretrained(str(target.parent), gguf_file=target.name,
-                                               dtype=torch.float32 if not req.get("big") else torch.bfloat16)
+    got = AutoModelForCausalLM.from_pretrained(str(target.parent), gguf_file=target.name, dtype=dtype)
     rows = []
     for p, a, b in zip(PROMPTS, want, answers(got.eval())):
         same = sum(int(x == y) for x, y in zip(a.tolist(), b.tolist())) / max(len(a), len(b), 1)
